@@ -1,0 +1,19 @@
+"""The `prefscribe` command line: one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from . import demo as _demo
+from . import profiles as _profiles
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Readable, editable text profiles of user preferences from interaction histories.")
+app.command()(_profiles.infer)
+app.command()(_profiles.choose)
+app.command()(_profiles.respond)
+app.command()(_demo.demo)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,46 @@
+"""Options shared by several commands, and the plumbing every command needs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from typing import Annotated, Iterator
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ..errors import PrefscribeError
+
+console = Console(stderr=True)
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model spec: embedded, embedded:0.5b, "
+                                       "hf:<id-or-path>, openai:<model>@<base_url>.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of text.")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the result cache.")]
+PromptsOpt = Annotated[str | None, typer.Option("--prompts", help="Folder of prompt templates overriding "
+                                                "the built-in set (same file names).")]
+
+
+def emit_json(data) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+@contextmanager
+def errors_exit() -> Iterator[None]:
+    """Turn prefscribe errors into a one-line message and exit code 1 (2 for bad input)."""
+    try:
+        yield
+    except PrefscribeError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2 if isinstance(exc, ValueError) else 1) from None
+
+
+@contextmanager
+def progress_bar(description: str, total: int) -> Iterator:
+    """A rich progress bar with ETA; yields a callback taking the number of items just finished."""
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)

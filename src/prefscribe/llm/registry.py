@@ -1,0 +1,63 @@
+"""Backends by kind. Built-ins register here the same way plugins do (entry point group
+`prefscribe.backends`: a callable taking a ModelSpec and returning a Backend)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib.metadata import entry_points
+from typing import Callable
+
+from ..errors import ModelSpecError
+from .base import Backend
+from .spec import DEFAULT_SPEC, ModelSpec, parse_spec
+
+Factory = Callable[[ModelSpec], Backend]
+_FACTORIES: dict[str, Factory] = {}
+
+
+def register(kind: str, factory: Factory) -> None:
+    _FACTORIES[kind] = factory
+
+
+def _embedded(spec: ModelSpec) -> Backend:
+    from .embedded import converted_dir
+    from .hf import HFBackend
+
+    # 8k context keeps a CPU forward pass bounded; the history budget is derived from it.
+    return HFBackend.from_path(converted_dir(spec.name), spec=str(spec), thinks=False, context_window=8192)
+
+
+def _hf(spec: ModelSpec) -> Backend:
+    from .hf import HFBackend
+
+    return HFBackend.from_path(spec.name, spec=str(spec), thinks=False)
+
+
+def _openai(spec: ModelSpec) -> Backend:
+    from .openai import OpenAIBackend
+
+    return OpenAIBackend(model=spec.name, base_url=spec.base_url or "")
+
+
+register("embedded", _embedded)
+register("hf", _hf)
+register("openai", _openai)
+
+
+def _plugins() -> None:
+    for ep in entry_points(group="prefscribe.backends"):
+        if ep.name not in _FACTORIES:
+            register(ep.name, ep.load())
+
+
+@lru_cache(maxsize=4)
+def load_backend(spec: str = DEFAULT_SPEC) -> Backend:
+    """The backend for a model spec string, loaded once per process."""
+    parsed = parse_spec(spec)
+    factory = _FACTORIES.get(parsed.kind)
+    if factory is None:
+        _plugins()
+        factory = _FACTORIES.get(parsed.kind)
+    if factory is None:
+        raise ModelSpecError(f"no backend registered for {parsed.kind!r}")
+    return factory(parsed)

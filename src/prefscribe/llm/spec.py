@@ -1,0 +1,50 @@
+"""Model specs: the strings users type to pick a model, parsed in one place.
+
+    embedded | embedded:1.5b | embedded:0.5b     the offline default (Qwen2.5-Coder Instruct, CPU)
+    hf:<model id or local path>                  any transformers causal LM
+    openai:<model>@<base_url>                    any OpenAI-compatible server (vLLM, SGLang, Ollama, ...)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ModelSpecError
+
+DEFAULT_SPEC = "embedded"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    kind: str
+    name: str
+    base_url: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "openai":
+            return f"openai:{self.name}@{self.base_url}"
+        return f"{self.kind}:{self.name}"
+
+
+def parse_spec(text: str) -> ModelSpec:
+    text = (text or "").strip()
+    kind, _, rest = text.partition(":")
+    if kind == "embedded":
+        size = (rest or "1.5b").lower()
+        if size not in ("1.5b", "0.5b"):
+            raise ModelSpecError(f"unknown embedded size {rest!r} in {text!r}: use embedded:1.5b or embedded:0.5b")
+        return ModelSpec("embedded", size)
+    if kind == "hf" and rest:
+        return ModelSpec("hf", rest)
+    if kind == "openai":
+        model, _, url = rest.rpartition("@")
+        if not model or not url.startswith(("http://", "https://")):
+            raise ModelSpecError(
+                f"bad openai spec {text!r}: write openai:<model>@<base_url>, "
+                "e.g. openai:Qwen/Qwen3-8B@http://localhost:8000/v1")
+        return ModelSpec("openai", model, url.rstrip("/"))
+    if kind and rest and kind not in ("hf", "openai"):
+        return ModelSpec(kind, rest)  # a plugin backend (entry point group prefscribe.backends)
+    raise ModelSpecError(
+        f"unknown model spec {text!r}: use 'embedded', 'embedded:0.5b', 'hf:<id-or-path>' or "
+        "'openai:<model>@<base_url>'")

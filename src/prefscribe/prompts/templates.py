@@ -1,0 +1,118 @@
+"""The one template set used by every role: inference, judging, response generation (and later data
+synthesis and training). Templates are files; a directory of the same file names overrides them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Literal, Sequence
+
+import jinja2
+
+from ..errors import InputError
+from ..llm.base import Conversation
+from ..schema import Interaction
+
+Style = Literal["reasoning", "direct"]
+BUILTIN = Path(__file__).parent / "templates" / "v1"
+BUILTIN_VERSION = "v1"
+REQUIRED = ("infer_system_reasoning.txt", "infer_system_direct.txt", "infer_user.j2", "interaction.j2",
+            "judge_system.txt", "judge_user.j2", "respond_system.j2")
+
+# The judge's reply starts with this prefill; the next token is the answer letter.
+JUDGE_PREFILL = '{"selection": "Item'
+JUDGE_OPTIONS = (" A", " B")
+MAX_ITEM_CHARS = 2000  # one very long item must not crowd out the rest of the history
+
+
+@dataclass
+class RenderedHistory:
+    text: str
+    kept: int      # interactions shown (the most recent ones)
+    omitted: int   # older interactions cut to fit the budget
+
+
+class PromptSet:
+    """Templates loaded from a folder. `version` names the content, so caches notice any edit."""
+
+    def __init__(self, folder: str | Path = BUILTIN) -> None:
+        self.folder = Path(folder)
+        missing = [name for name in REQUIRED if not (self.folder / name).is_file()]
+        if missing:
+            raise InputError(f"prompt folder lacks {', '.join(missing)} (copy them from {BUILTIN})",
+                             path=str(self.folder))
+        sources = {name: (self.folder / name).read_text(encoding="utf-8") for name in REQUIRED}
+        digest = hashlib.sha256("\0".join(sources[n] for n in REQUIRED).encode()).hexdigest()[:8]
+        name = BUILTIN_VERSION if self.folder == BUILTIN else "custom"
+        self.version = f"{name}+{digest}"
+        env = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
+                                 autoescape=False)
+        self._templates = {n: env.from_string(src) for n, src in sources.items()}
+
+    def _render(self, name: str, **values) -> str:
+        return self._templates[name].render(**values)
+
+    # ------------------------------------------------------------------------------------- inference
+    def render_interaction(self, number: int, item: Interaction) -> str:
+        return self._render("interaction.j2", number=number, context=_clip(item.context),
+                            chosen=_clip(item.chosen), rejected=_clip(item.rejected))
+
+    def render_history(self, history: Sequence[Interaction], budget_tokens: int | None,
+                       count_tokens: Callable[[str], int]) -> RenderedHistory:
+        """Keep the most recent interactions whose rendered blocks fit `budget_tokens`: one pass from the
+        newest backwards, so a long history is cut, never looped on."""
+        n = len(history)
+        keep = n
+        if budget_tokens is not None:
+            used, keep = 0, 0
+            for offset, item in enumerate(reversed(history)):
+                # Numbering changes little in length; measure with the number it would most likely get.
+                cost = count_tokens(self.render_interaction(n - offset, item))
+                if used + cost > budget_tokens:
+                    break
+                used, keep = used + cost, keep + 1
+        kept = history[n - keep:]
+        text = "".join(self.render_interaction(i, item) + "\n" for i, item in enumerate(kept, start=1))
+        return RenderedHistory(text=text, kept=keep, omitted=n - keep)
+
+    def inference_messages(self, rendered: RenderedHistory, past: str | None, style: Style) -> Conversation:
+        system = self._render(f"infer_system_{style}.txt")
+        user = self._render("infer_user.j2", past=past, interactions=rendered.text, omitted=rendered.omitted)
+        return [{"role": "system", "content": system.strip()}, {"role": "user", "content": user.strip()}]
+
+    def inference_overhead(self, past: str | None, style: Style, count_tokens: Callable[[str], int]) -> int:
+        """Tokens the inference prompt takes besides the interactions themselves."""
+        empty = RenderedHistory(text="", kept=0, omitted=1)
+        return sum(count_tokens(m["content"]) + 8 for m in self.inference_messages(empty, past, style))
+
+    # ------------------------------------------------------------------------------------------ judge
+    def judge_messages(self, context: str | None, preference: str | None, item_a: str, item_b: str,
+                       preference_kind: Literal["summary", "history"] = "summary") -> Conversation:
+        user = self._render("judge_user.j2", context=_clip(context), preference=preference,
+                            preference_kind=preference_kind, item_a=_clip(item_a), item_b=_clip(item_b))
+        return [{"role": "system", "content": self._render("judge_system.txt").strip()},
+                {"role": "user", "content": user.strip()}]
+
+    def respond_messages(self, preference: str | None, context: str) -> Conversation:
+        return [{"role": "system", "content": self._render("respond_system.j2", preference=preference).strip()},
+                {"role": "user", "content": context}]
+
+
+def _clip(text: str | None, limit: int = MAX_ITEM_CHARS) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit].rstrip() + " [...]"
+
+
+@lru_cache(maxsize=8)
+def _load(folder: str) -> PromptSet:
+    return PromptSet(folder)
+
+
+def get_prompts(folder: str | Path | None = None) -> PromptSet:
+    """The built-in set, or the folder given here or in PREFSCRIBE_PROMPTS."""
+    chosen = folder or os.environ.get("PREFSCRIBE_PROMPTS") or BUILTIN
+    return _load(str(chosen))

@@ -1,0 +1,173 @@
+"""The data of prefscribe: interactions, histories, targets, profiles; and their validating readers.
+
+Every reader reports the file, the line and the field of bad input and stops: nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import InputError
+
+
+class Interaction(BaseModel):
+    """One observed choice: in `context` (a query, a post, or none) the user preferred `chosen` over
+    `rejected`. `rejected` is None for positive-only signals (a click, a like)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    context: str | None = None
+    chosen: str
+    rejected: str | None = None
+    id: str | None = None
+    timestamp: float | str | None = None
+    domain: str | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("chosen")
+    @classmethod
+    def _chosen_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must be a non-empty string")
+        return value
+
+    @field_validator("context", "rejected")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value if value is None or value.strip() else None
+
+
+class Target(BaseModel):
+    """A held-out pair the downstream model must order: the truth is that `chosen` wins."""
+
+    context: str | None = None
+    chosen: str
+    rejected: str
+
+
+class UserRecord(BaseModel):
+    """One evaluation user: history (oldest first), held-out target, and the benchmark's own
+    preference text where it has one."""
+
+    user_id: str
+    history: list[Interaction]
+    target: Target | None = None
+    gold_preference: str | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+                     completion_tokens=self.completion_tokens + other.completion_tokens)
+
+
+class Profile(BaseModel):
+    """A text preference profile. `covers` counts the interactions it summarizes, past ones included."""
+
+    profile: str
+    reasoning: str | None = None
+    model: str | None = None
+    prompt_version: str | None = None
+    covers: int = 0
+    parent: str | None = None
+    author: Literal["model", "person"] = "model"
+    usage: Usage = Field(default_factory=Usage)
+
+
+# ---------------------------------------------------------------------------------------------- readers
+
+def _field_of(error: ValidationError) -> tuple[str, str]:
+    first = error.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "(line)"
+    return field, first["msg"]
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("file not found", path=str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(f"not valid UTF-8 (byte {exc.start}); re-encode the file as UTF-8",
+                         path=str(path), line=line) from None
+
+
+def parse_history_lines(text: str, source: str = "<input>") -> list[Interaction]:
+    """Parse JSONL interactions; raise InputError naming source, line and field on the first bad line."""
+    history: list[Interaction] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})",
+                             path=source, line=number) from None
+        if not isinstance(obj, dict):
+            raise InputError("expected a JSON object with 'chosen'", path=source, line=number)
+        try:
+            history.append(Interaction.model_validate(obj))
+        except ValidationError as exc:
+            field, msg = _field_of(exc)
+            raise InputError(msg, path=source, line=number, field=field) from None
+    return history
+
+
+def read_history(path: str | Path, *, allow_empty: bool = False) -> list[Interaction]:
+    """Read a JSONL history file (one interaction per line)."""
+    path = Path(path)
+    history = parse_history_lines(_read_text(path), source=str(path))
+    if not history and not allow_empty:
+        raise InputError("the history is empty: add at least one interaction line", path=str(path))
+    return history
+
+
+def read_profile(path: str | Path) -> Profile:
+    """Read a profile written by `infer --json`, or a plain-text profile (a person may write one)."""
+    path = Path(path)
+    text = _read_text(path)
+    if not text.strip():
+        raise InputError("the profile is empty", path=str(path))
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"looks like JSON but is malformed ({exc.msg})", path=str(path),
+                             line=exc.lineno) from None
+        try:
+            return Profile.model_validate(obj)
+        except ValidationError as exc:
+            field, msg = _field_of(exc)
+            raise InputError(msg, path=str(path), field=field) from None
+    return Profile(profile=text.strip(), author="person")
+
+
+def write_jsonl(path: str | Path, rows: list[BaseModel] | list[dict]) -> None:
+    with Path(path).open("w", encoding="utf-8") as fh:
+        for row in rows:
+            data = row.model_dump(exclude_none=True) if isinstance(row, BaseModel) else row
+            fh.write(json.dumps(data, ensure_ascii=False) + "\n")
+
+
+class InferenceFailure(BaseModel):
+    """A profile that could not be produced: the model's reply is kept so nothing is lost."""
+
+    error: str
+    raw: str = ""
+    model: str | None = None
+    prompt_version: str | None = None
+    usage: Usage = Field(default_factory=Usage)

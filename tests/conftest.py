@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pytest
+
+from prefscribe.llm.base import BackendInfo, Completion, OptionScores, Sampling
+
+from .tiny_model import build_tiny_model
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("PREFSCRIBE_DATA") or REPO.parent / "shared" / "data")
+
+
+@pytest.fixture(autouse=True)
+def _temp_home(tmp_path, monkeypatch):
+    """Every test gets its own result cache and prompt settings; model weights stay shared."""
+    monkeypatch.setenv("PREFSCRIBE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("PREFSCRIBE_PROMPTS", raising=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_backend(tiny_model_dir):
+    from prefscribe.llm.hf import HFBackend
+
+    # fp32 so that the shared-prefix and full passes agree to rounding.
+    return HFBackend.from_path(tiny_model_dir, spec=f"hf:{tiny_model_dir}", dtype="float32")
+
+
+@dataclass
+class FakeBackend:
+    """A scripted model: replies are taken in order from `replies` (or made by `reply_fn`); answer-letter
+    logprobs come from `option_fn(prompt) -> [logp_A, logp_B]`. Records every call."""
+
+    replies: list[str] = field(default_factory=list)
+    reply_fn: Callable[[list[dict]], str] | None = None
+    option_fn: Callable[[list[dict]], list[float | None]] | None = None
+    thinks: bool = False
+    context_window: int = 8192
+    finish_reason: str = "stop"
+    calls: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.info = BackendInfo(spec="fake:test", thinks=self.thinks, context_window=self.context_window)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def generate(self, prompts: Sequence[list[dict]], sampling: Sampling, progress=None) -> list[Completion]:
+        out = []
+        for prompt in prompts:
+            self.calls.append(("generate", prompt))
+            text = self.reply_fn(prompt) if self.reply_fn else self.replies.pop(0)
+            out.append(Completion(text=text, prompt_tokens=sum(self.count_tokens(m["content"]) for m in prompt),
+                                  completion_tokens=self.count_tokens(text), finish_reason=self.finish_reason))
+        if progress:
+            progress(len(prompts))
+        return out
+
+    def option_logprobs(self, prompts, prefill, options) -> list[OptionScores]:
+        self.calls.append(("options", prompts))
+        return [OptionScores(logprobs=self.option_fn(p), prompt_tokens=10) for p in prompts]
+
+    def continuation_logprobs(self, prompts, continuations) -> list[float]:
+        raise NotImplementedError
+
+
+@pytest.fixture
+def fake_backend():
+    return FakeBackend

@@ -1,0 +1,84 @@
+"""A small OpenAI-compatible chat server over a local transformers model, with logprobs: the test double
+for a vLLM/SGLang endpoint. It runs a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import torch
+import uvicorn
+from fastapi import FastAPI, Request
+
+
+def build_app(backend, *, fail_first: int = 0) -> FastAPI:
+    app = FastAPI()
+    state = {"failures_left": fail_first, "requests": 0}
+    app.state.counters = state
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        body = await request.json()
+        state["requests"] += 1
+        if state["failures_left"] > 0:
+            state["failures_left"] -= 1
+            from fastapi.responses import JSONResponse
+            return JSONResponse({"error": {"message": "overloaded"}}, status_code=503)
+        tok, model = backend.tokenizer, backend.model
+        ids = tok(backend.render(body["messages"]), add_special_tokens=False, return_tensors="pt")["input_ids"]
+        temperature = float(body.get("temperature") or 0.0)
+        torch.manual_seed(int(body.get("seed") or 0))
+        with torch.inference_mode():
+            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                 max_new_tokens=int(body.get("max_tokens") or 16),
+                                 do_sample=temperature > 0, temperature=temperature or None, top_k=None,
+                                 top_p=None, output_logits=True, return_dict_in_generate=True,
+                                 pad_token_id=tok.pad_token_id)
+        new = out.sequences[0, ids.shape[1]:].tolist()
+        finish = "length"
+        if tok.eos_token_id in new:
+            new, finish = new[: new.index(tok.eos_token_id)], "stop"
+        content = []
+        top_n = int(body.get("top_logprobs") or 0)
+        for step, token in enumerate(new):
+            logprobs = torch.log_softmax(out.logits[step][0].float(), -1)
+            top = torch.topk(logprobs, top_n).indices.tolist() if top_n else []
+            content.append({"token": tok.decode([token]), "logprob": float(logprobs[token]), "bytes": None,
+                            "top_logprobs": [{"token": tok.decode([t]), "logprob": float(logprobs[t]),
+                                              "bytes": None} for t in top]})
+        return {
+            "id": f"chatcmpl-{state['requests']}", "object": "chat.completion", "created": int(time.time()),
+            "model": body["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": tok.decode(new)},
+                         "finish_reason": finish,
+                         "logprobs": {"content": content} if body.get("logprobs") else None}],
+            "usage": {"prompt_tokens": ids.shape[1], "completion_tokens": len(new),
+                      "total_tokens": ids.shape[1] + len(new)},
+        }
+
+    return app
+
+
+class ServerThread:
+    """uvicorn on a free loopback port, in a thread; `with ServerThread(app) as url:`."""
+
+    def __init__(self, app: FastAPI) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("test server did not start")
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

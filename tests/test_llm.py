@@ -1,0 +1,154 @@
+import math
+
+import pytest
+import torch
+
+from prefscribe.errors import ModelSpecError, ModelUnavailableError
+from prefscribe.infer import InferConfig, Inferrer, InferJob
+from prefscribe.judge import ChoiceTask, Judge
+from prefscribe.llm import Sampling, parse_spec
+from prefscribe.llm.openai import OpenAIBackend
+from prefscribe.prompts import JUDGE_OPTIONS, JUDGE_PREFILL, get_prompts
+from prefscribe.schema import InferenceFailure, Interaction, Profile
+
+from .openai_server import ServerThread, build_app
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("embedded", "embedded:1.5b"), ("embedded:0.5b", "embedded:0.5b"), ("hf:/models/x", "hf:/models/x"),
+    ("openai:Qwen/Qwen3-8B@http://gpu-box:8000/v1/", "openai:Qwen/Qwen3-8B@http://gpu-box:8000/v1"),
+])
+def test_spec_parsing(text, expected):
+    assert str(parse_spec(text)) == expected
+
+
+@pytest.mark.parametrize("text", ["", "embedded:7b", "openai:model", "openai:@http://x", "gpt4"])
+def test_bad_specs_say_what_to_write(text):
+    with pytest.raises(ModelSpecError, match="embedded|openai"):
+        parse_spec(text)
+
+
+def _judge_prompts(order_swapped=False):
+    p = get_prompts()
+    a, b = "short answer about cats", "a long rambling essay on dogs"
+    return [p.judge_messages("Which pet?", "Likes cats.", a, b), p.judge_messages("Which pet?", "Likes cats.", b, a)]
+
+
+def test_shared_prefix_pass_equals_independent_passes(tiny_backend):
+    prompts = _judge_prompts()
+    together = tiny_backend.option_logprobs(prompts, JUDGE_PREFILL, JUDGE_OPTIONS)
+    apart = [tiny_backend.option_logprobs([p], JUDGE_PREFILL, JUDGE_OPTIONS)[0] for p in prompts]
+    for x, y in zip(together, apart):
+        assert x.logprobs == pytest.approx(y.logprobs, abs=1e-4)
+        assert all(lp < 0 for lp in x.logprobs)
+    # And both equal a plain full forward of the model.
+    tok, model = tiny_backend.tokenizer, tiny_backend.model
+    ids = tok(tiny_backend.render(prompts[1], JUDGE_PREFILL), add_special_tokens=False, return_tensors="pt")
+    with torch.inference_mode():
+        full = torch.log_softmax(model(**ids).logits[0, -1].float(), -1)
+    option_ids = [tiny_backend._option_token(JUDGE_PREFILL, o) for o in JUDGE_OPTIONS]
+    assert together[1].logprobs == pytest.approx([float(full[i]) for i in option_ids], abs=1e-4)
+
+
+def test_continuation_logprobs_match_a_manual_sum(tiny_backend):
+    conv = [{"role": "user", "content": "Recommend a movie."}]
+    score = tiny_backend.continuation_logprobs([conv], ["Moon (2009)"])[0]
+    tok, model = tiny_backend.tokenizer, tiny_backend.model
+    head = tok(tiny_backend.render(conv), add_special_tokens=False)["input_ids"]
+    cont = tok("Moon (2009)", add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        logits = model(input_ids=torch.tensor([head + cont])).logits[0].float()
+    manual = sum(float(torch.log_softmax(logits[len(head) - 1 + i], -1)[t]) for i, t in enumerate(cont))
+    assert score == pytest.approx(manual, abs=1e-3)
+
+
+def test_generate_batches_and_counts_tokens(tiny_backend):
+    prompts = [[{"role": "user", "content": "Why is the sky blue?" * n}] for n in (1, 3, 2)]
+    greedy = Sampling(max_new_tokens=8, temperature=0.0)
+    batched = tiny_backend.generate(prompts, greedy)
+    alone = [tiny_backend.generate([p], greedy)[0] for p in prompts]
+    assert [c.text for c in batched] == [c.text for c in alone]  # left padding does not change results
+    for conv, c in zip(prompts, batched):
+        assert c.prompt_tokens == tiny_backend.count_tokens(tiny_backend.render(conv))
+        assert 0 <= c.completion_tokens <= 8 and c.finish_reason in ("stop", "length")
+
+
+def test_tiny_model_infers_and_judges_end_to_end(tiny_backend):
+    history = [Interaction(context="Why?", chosen="Because cats.", rejected="Dogs.")] * 3
+    inferrer = Inferrer(tiny_backend, InferConfig(style="direct", sampling=Sampling(max_new_tokens=24)))
+    results = inferrer.run([InferJob(history), InferJob(history[:1])])
+    for r in results:
+        # A random model writes noise: either a profile of whole sentences or an explicit failure.
+        assert isinstance(r, (Profile, InferenceFailure)) and r.usage.prompt_tokens > 0
+        if isinstance(r, InferenceFailure):
+            assert r.raw and "token limit" in r.error
+    choice = Judge(tiny_backend).choose(ChoiceTask(a="cats", b="dogs", context="pet?", preference="Likes cats."))
+    assert choice.choice in ("a", "b") and choice.p_a + choice.p_b == pytest.approx(1)
+    likelihood = Judge(tiny_backend, method="likelihood").choose(
+        ChoiceTask(a="cats", b="dogs", context="pet?", preference="Likes cats."))
+    assert 0 < likelihood.p_a < 1
+
+
+def test_openai_backend_against_a_real_http_server(tiny_backend):
+    prompts = _judge_prompts()
+    local = tiny_backend.option_logprobs(prompts, JUDGE_PREFILL, JUDGE_OPTIONS)
+    app = build_app(tiny_backend, fail_first=1)  # the first request gets a 503: the client must retry
+    with ServerThread(app) as url:
+        remote = OpenAIBackend("tiny", url, max_retries=2, concurrency=4)
+        completions = remote.generate([[{"role": "user", "content": "Hello"}]] * 3,
+                                      Sampling(max_new_tokens=6, temperature=0.0))
+        assert len(completions) == 3 and len({c.text for c in completions}) == 1
+        assert all(c.finish_reason in ("stop", "length") and c.prompt_tokens > 0 for c in completions)
+        assert app.state.counters["requests"] == 4  # one retried
+        scores = remote.option_logprobs(prompts, JUDGE_PREFILL, JUDGE_OPTIONS)
+    for r in scores:
+        # A random model rarely writes 'Item A' itself; then no letter position is found: an explicit error.
+        if r.error is None:
+            assert any(lp is not None for lp in r.logprobs)
+        else:
+            assert "no answer letter" in r.error
+    assert len(local) == len(scores)
+
+
+def test_openai_backend_reads_letter_logprobs_at_the_answer_position():
+    from types import SimpleNamespace as NS
+
+    from prefscribe.llm.openai import _read_answer
+
+    def pos(token, logprob, top):
+        return NS(token=token, logprob=logprob, top_logprobs=[NS(token=t, logprob=l) for t, l in top])
+
+    content = [pos('{"', -0.1, []), pos("selection", -0.1, []), pos('":', -0.1, []), pos(' "', -0.1, []),
+               pos("Item", -0.1, []), pos(" B", math.log(0.7), [(" B", math.log(0.7)), (" A", math.log(0.2))])]
+    result = _read_answer(content, ["A", "B"], "Item", 50)
+    assert result.logprobs == pytest.approx([math.log(0.2), math.log(0.7)]) and result.prompt_tokens == 50
+
+
+def test_unreachable_server_is_an_explicit_error():
+    remote = OpenAIBackend("m", "http://127.0.0.1:9/v1", max_retries=0, timeout=2)
+    [completion] = remote.generate([[{"role": "user", "content": "hi"}]], Sampling(max_new_tokens=4))
+    assert completion.finish_reason == "error" and "127.0.0.1:9" in completion.error
+
+
+def test_missing_embedded_model_names_the_install_command(monkeypatch, tmp_path):
+    from prefscribe.llm import embedded
+
+    monkeypatch.setenv("PREFSCRIBE_MODEL_CACHE", str(tmp_path))
+    monkeypatch.setattr(embedded.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelUnavailableError, match="requirements/embedded-0.5b.txt"):
+        embedded.converted_dir("0.5b")
+
+
+def test_joined_weights_with_the_wrong_hash_are_refused(monkeypatch, tmp_path):
+    from prefscribe.errors import IntegrityError
+    from prefscribe.llm import embedded
+
+    parts = []
+    for i in range(2):
+        parts.append(tmp_path / f"part{i}.bin")
+        parts[-1].write_bytes(b"not the model" * 100)
+    monkeypatch.setenv("PREFSCRIBE_MODEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(embedded, "_part_files", lambda model: parts)
+    with pytest.raises(IntegrityError, match="expected 1d9614638d18"):
+        embedded.gguf_path("0.5b")
+    assert not list((tmp_path / "cache").rglob("*.gguf"))  # nothing half-verified is left to be used
