@@ -96,6 +96,13 @@ class PromptSet:
         return [{"role": "system", "content": self._render("judge_system.txt").strip()},
                 {"role": "user", "content": user.strip()}]
 
+    def direct_messages(self, history: Sequence[Interaction], context: str | None, item_a: str, item_b: str,
+                        budget_tokens: int | None, count_tokens: Callable[[str], int]) -> Conversation:
+        """Direct prediction from the raw history (the `raw` setting, TALLRec-style predictors, pruning
+        scores): the judge prompt with the rendered interactions in place of a profile."""
+        rendered = self.render_history(history, budget_tokens, count_tokens)
+        return self.judge_messages(context, rendered.text.strip(), item_a, item_b, preference_kind="history")
+
     def respond_messages(self, preference: str | None, context: str) -> Conversation:
         return [{"role": "system", "content": self._render("respond_system.j2", preference=preference).strip()},
                 {"role": "user", "content": context}]
