@@ -37,10 +37,24 @@ def errors_exit() -> Iterator[None]:
         raise typer.Exit(2 if isinstance(exc, ValueError) else 1) from None
 
 
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+
+
 @contextmanager
 def progress_bar(description: str, total: int) -> Iterator:
     """A rich progress bar with ETA; yields a callback taking the number of items just finished."""
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False) as bar:
+    with _progress() as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
+
+
+@contextmanager
+def progress_bars() -> Iterator:
+    """One live display for many bars: yields `new_bar(description, total) -> advance(n)`."""
+    with _progress() as bars:
+        def new_bar(description: str, total: int):
+            task = bars.add_task(description, total=total)
+            return lambda n=1: bars.advance(task, n)
+        yield new_bar

@@ -19,6 +19,7 @@ class Sampling:
     top_p: float = 0.95
     top_k: int = 20
     seed: int = 0
+    min_new_tokens: int = 0  # local backends only: fixed-length generations for benchmarks
 
 
 GREEDY = Sampling(max_new_tokens=16, temperature=0.0, top_p=1.0, top_k=0)

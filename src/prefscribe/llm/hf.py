@@ -80,6 +80,8 @@ class HFBackend:
             mask = torch.tensor([[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in batch])
             torch.manual_seed(sampling.seed)
             kwargs = dict(max_new_tokens=sampling.max_new_tokens, pad_token_id=pad)
+            if sampling.min_new_tokens:
+                kwargs["min_new_tokens"] = sampling.min_new_tokens
             if sampling.temperature > 0:
                 kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p,
                               top_k=sampling.top_k or None)

@@ -1,0 +1,145 @@
+"""`prefscribe eval` and `prefscribe report`: the paper's benchmarks, settings and transfer tests."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..cache import ResultCache
+from ..data import cross_domain_pairs, interleave_noise, load, minilm_embedder, positive_only
+from ..errors import InputError
+from ..evaluate import EvalConfig, Evaluation, parse_settings, write_report
+from ..infer import InferConfig, Inferrer
+from ..judge import Judge
+from ..llm import DEFAULT_SPEC, load_backend
+from ..llm.base import Sampling
+from ..prompts import get_prompts
+from ..schema import UserRecord
+from .options import NoCacheOpt, PromptsOpt, console, errors_exit, progress_bars
+
+
+def _source(text: str, option: str) -> tuple[str, str]:
+    name, sep, path = text.partition(":")
+    if not sep or not name or not path:
+        raise InputError(f"write {option} as <benchmark>:<path>, e.g. movielens:../shared/data/movielens",
+                         field=option)
+    return name, path
+
+
+def _parse_floats(text: str, option: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"{option} takes comma-separated numbers, got {text!r}", field=option) from None
+    if any(v < 0 for v in values):
+        raise InputError(f"{option} values must be >= 0", field=option)
+    return values
+
+
+def eval(  # noqa: A001 - the command is called eval
+    out: Annotated[Path, typer.Option(help="Run folder: items.jsonl, summary.json, table.md, plots.")],
+    benchmark: Annotated[str | None, typer.Option(help="Loader: psoups, upi, movielens, mind, amazon, "
+                                                  "personamem, hicupid.")] = None,
+    data: Annotated[str | None, typer.Option(help="File or folder of the benchmark.")] = None,
+    settings: Annotated[str, typer.Option(help="Comma list of none, gold, raw, full, streaming.")] =
+        "none,raw,full,streaming",
+    model: Annotated[str, typer.Option("--model", "-m", help="Model that writes profiles.")] = DEFAULT_SPEC,
+    judge: Annotated[str | None, typer.Option(help="Downstream model that chooses (default: --model).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Users to sample (seeded, stratified by persona).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every sampling step; recorded in the run.")] = 0,
+    segments: Annotated[int, typer.Option(help="Streaming segments (recommendation sets use thirds).")] = 2,
+    positive_only_: Annotated[bool, typer.Option("--positive-only", help="Drop every rejected item from "
+                                                 "histories.")] = False,
+    order: Annotated[str, typer.Option(help="both (debiased) or random (the paper's single order).")] = "both",
+    method: Annotated[str, typer.Option(help="Judge method: logprobs or generation.")] = "logprobs",
+    noise_from: Annotated[str | None, typer.Option(help="Multi-interest noise source <benchmark>:<path>.")] = None,
+    noise: Annotated[str, typer.Option(help="Noise intensities, e.g. 0,0.25,0.5,0.75.")] = "0,0.25,0.5,0.75",
+    cross_domain: Annotated[str | None, typer.Option(help="<a>:<path>,<b>:<path>: pair users across two "
+                                                     "datasets by history similarity and swap targets.")] = None,
+    top_n: Annotated[int, typer.Option(help="Cross-domain pairs to keep (most similar first).")] = 1000,
+    style: Annotated[str | None, typer.Option(help="Profile style: reasoning or direct (default: by model).")] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(help="Token limit of each profile.")] = None,
+    chunk: Annotated[int, typer.Option(help="Users per inference batch.")] = 8,
+    no_cache: NoCacheOpt = False,
+    prompts: PromptsOpt = None,
+) -> None:
+    """Evaluate profiles on a benchmark: accuracy of a judge choosing each user's held-out item."""
+    with errors_exit():
+        names = parse_settings(settings)
+        if order not in ("both", "random"):
+            raise InputError("--order must be both or random", field="order")
+        if method not in ("logprobs", "generation"):
+            raise InputError("--method must be logprobs or generation", field="method")
+        variants = _datasets(benchmark, data, limit, seed, positive_only_, noise_from, noise, cross_domain, top_n)
+        cache = None if no_cache else ResultCache()
+        writer = load_backend(model)
+        judge_backend = load_backend(judge) if judge else writer
+        prompt_set = get_prompts(prompts)
+        config = InferConfig(style=style, prompts=prompt_set)
+        inferrer = Inferrer(writer, config, cache)
+        if max_new_tokens:
+            inferrer.sampling = Sampling(**{**inferrer.sampling.__dict__, "max_new_tokens": max_new_tokens})
+        chooser = Judge(judge_backend, method=method, orders=order, seed=seed, prompts=prompt_set, cache=cache)
+        meta = {"model": writer.info.spec, "judge": judge_backend.info.spec, "seed": seed, "limit": limit,
+                "data": data, "settings": names, "order": order, "method": method, "segments": segments,
+                "prompt_version": prompt_set.version, "style": inferrer.style,
+                "sampling": inferrer.sampling.__dict__, "noise_from": noise_from, "cross_domain": cross_domain}
+        results = []
+        for bench_name, variant, records in variants:
+            if "gold" in names and not any(r.gold_preference for r in records):
+                raise InputError(f"{bench_name} has no gold preference text: drop 'gold' from --settings",
+                                 field="settings")
+            evaluation = Evaluation(inferrer, chooser, EvalConfig(
+                benchmark=bench_name, settings=names, out=out, segments=segments, chunk=chunk, variant=variant,
+                run_meta={**meta, "loader_meta": records[0].meta if records else {}}))
+            with progress_bars() as bars:
+                results = evaluation.run(records, bars)
+        write_report([out], out)
+        typer.echo((out / "table.md").read_text())
+        console.print(f"results in {out}/ (items.jsonl, summary.json, table.md, report.md, accuracy.png)")
+
+
+def _datasets(benchmark, data, limit, seed, positive, noise_from, noise, cross_domain, top_n
+              ) -> list[tuple[str, str, list[UserRecord]]]:
+    """(benchmark name, variant label, records) for each dataset variant the options ask for."""
+    if cross_domain:
+        parts = [p for p in cross_domain.split(",") if p.strip()]
+        if len(parts) != 2:
+            raise InputError("--cross-domain takes two sources: <a>:<path>,<b>:<path>", field="cross-domain")
+        (name_a, path_a), (name_b, path_b) = (_source(p, "--cross-domain") for p in parts)
+        users_a, users_b = load(name_a, path_a, limit=limit, seed=seed), load(name_b, path_b, limit=limit, seed=seed)
+        pairs = cross_domain_pairs(users_a, users_b, top_n, minilm_embedder())
+        return [(f"{name_a}->{name_b}", "cross-domain", [p.a_history_b_target for p in pairs]),
+                (f"{name_b}->{name_a}", "cross-domain", [p.b_history_a_target for p in pairs])]
+    if not benchmark or not data:
+        raise InputError("give --benchmark and --data (or --cross-domain)", field="benchmark")
+    records = load(benchmark, data, limit=limit, seed=seed)
+    if not records:
+        raise InputError("the loader returned no users", path=str(data))
+    variant = ""
+    if positive:
+        records, variant = positive_only(records), "positive-only"
+    if not noise_from:
+        return [(benchmark, variant, records)]
+    other_name, other_path = _source(noise_from, "--noise-from")
+    others = [r.history for r in load(other_name, other_path, seed=seed) if r.history]
+    out = []
+    for ratio in _parse_floats(noise, "--noise"):
+        rng = random.Random(f"{seed}-{ratio}")
+        noisy = [interleave_noise(r, others[rng.randrange(len(others))], ratio, rng) for r in records]
+        out.append((benchmark, f"noise={ratio:g}" + (f",{variant}" if variant else ""), noisy))
+    return out
+
+
+def report(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders written by prefscribe eval.")],
+    out: Annotated[Path, typer.Option(help="Where report.md and the plots go.")] = Path("report"),
+) -> None:
+    """One table in the paper's layout and plots, across evaluation runs."""
+    with errors_exit():
+        files = write_report(runs, out)
+        typer.echo(files["table"].read_text())
+        console.print("wrote " + ", ".join(str(p) for p in files.values()))

@@ -1,0 +1,112 @@
+"""Reports across runs: one table in the paper's layout (settings as rows, benchmarks as columns, an
+average), and plots: accuracy by setting per benchmark, and accuracy against noise intensity."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import InputError
+
+PAPER_ORDER = ["mind", "amazon", "alignx", "movielens", "personamem", "psoups", "hicupid"]
+
+
+def load_results(run_dirs: Sequence[Path]) -> list[dict]:
+    results = []
+    for folder in run_dirs:
+        path = Path(folder) / "summary.json"
+        if not path.exists():
+            raise InputError("no summary.json: is this an evaluation run folder?", path=str(folder))
+        results.extend(json.loads(path.read_text())["results"])
+    return results
+
+
+def paper_table(results: Sequence[dict]) -> str:
+    """Accuracy % per (model, judge, setting, variant) row and benchmark column, plus the row average."""
+    benchmarks = sorted({r["benchmark"] for r in results},
+                        key=lambda b: (PAPER_ORDER.index(b) if b in PAPER_ORDER else 99, b))
+    rows: dict[tuple, dict[str, dict]] = {}
+    for r in results:
+        rows.setdefault((r["model"], r["judge"], r["setting"], r.get("variant", "")), {})[r["benchmark"]] = r
+    head = "| model | judge | setting | variant | " + " | ".join(benchmarks) + " | avg |"
+    lines = [head, "|" + "---|" * (5 + len(benchmarks))]
+    for (model, judge, setting, variant), cells in rows.items():
+        values = [cells[b]["accuracy"] * 100 if b in cells else None for b in benchmarks]
+        present = [v for v in values if v is not None]
+        shown = [f"{v:.1f} (n={cells[b]['n']})" if v is not None else "-" for v, b in zip(values, benchmarks)]
+        avg = f"{sum(present) / len(present):.1f}" if present else "-"
+        lines.append(f"| {model} | {judge} | {setting} | {variant or '-'} | " + " | ".join(shown) + f" | {avg} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_accuracy(results: Sequence[dict], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plain = [r for r in results if not r.get("variant")]
+    benchmarks = sorted({r["benchmark"] for r in plain})
+    settings = [s for s in ("none", "raw", "gold", "full", "streaming") if any(r["setting"] == s for r in plain)]
+    fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(benchmarks) * max(1, len(settings)) / 3), 4))
+    width = 0.8 / max(1, len(settings))
+    for j, setting in enumerate(settings):
+        xs, ys, lo, hi = [], [], [], []
+        for i, b in enumerate(benchmarks):
+            match = [r for r in plain if r["benchmark"] == b and r["setting"] == setting]
+            if match:
+                r = match[0]
+                xs.append(i + j * width)
+                ys.append(100 * r["accuracy"])
+                lo.append(100 * (r["accuracy"] - r["ci_low"]))
+                hi.append(100 * (r["ci_high"] - r["accuracy"]))
+        ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, label=setting)
+    ax.axhline(50, color="grey", linestyle=":", linewidth=1)
+    ax.set_xticks([i + width * (len(settings) - 1) / 2 for i in range(len(benchmarks))], benchmarks)
+    ax.set_ylabel("accuracy % (95% CI)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8, ncol=len(settings))
+    ax.set_title("Accuracy by setting")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_noise(results: Sequence[dict], path: Path) -> Path | None:
+    """Accuracy against multi-interest noise intensity, one line per benchmark x setting (paper Fig. 3)."""
+    noisy = [r for r in results if re.fullmatch(r"noise=[0-9.]+", r.get("variant", ""))]
+    if not noisy:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key in sorted({(r["benchmark"], r["setting"]) for r in noisy}):
+        points = sorted((float(r["variant"].split("=")[1]), 100 * r["accuracy"]) for r in noisy
+                        if (r["benchmark"], r["setting"]) == key)
+        ax.plot([100 * x for x, _ in points], [y for _, y in points], marker="o", label=f"{key[0]} {key[1]}")
+    ax.set_xlabel("noise intensity (% of history inserted from another domain)")
+    ax.set_ylabel("accuracy %")
+    ax.set_title("Multi-interest robustness")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_report(run_dirs: Sequence[Path], out: Path) -> dict[str, Path]:
+    results = load_results(run_dirs)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"table": out / "report.md"}
+    files["table"].write_text(paper_table(results))
+    files["accuracy"] = plot_accuracy(results, out / "accuracy.png")
+    noise = plot_noise(results, out / "noise.png")
+    if noise:
+        files["noise"] = noise
+    return files

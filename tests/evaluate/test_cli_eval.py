@@ -1,0 +1,40 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from prefscribe.cli import app
+
+from ..conftest import DATA
+
+runner = CliRunner()
+needs_data = pytest.mark.skipif(not (DATA / "psoups").exists(), reason="needs ../shared/data (set PREFSCRIBE_DATA)")
+
+
+@needs_data
+def test_eval_cli_on_real_psoups_with_a_tiny_model(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["eval", "--benchmark", "psoups", "--data", str(DATA / "psoups/student_phd.json"),
+                                 "--settings", "none,gold,full", "--model", f"hf:{tiny_model_dir}", "--limit", "4",
+                                 "--max-new-tokens", "8", "--style", "direct", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    rows = {r["setting"]: r for r in summary["results"]}
+    assert set(rows) == {"none", "gold", "full"} and all(r["n"] == 4 for r in rows.values())
+    assert summary["run"]["seed"] == 0 and summary["run"]["limit"] == 4
+    assert (out / "accuracy.png").exists() and (out / "report.md").exists()
+    items = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    personas = {i["preference"] for i in items if i["setting"] == "gold"}
+    assert len(personas) == 2  # stratified sample: both personas
+
+
+def test_eval_cli_names_a_missing_file(tmp_path):
+    result = runner.invoke(app, ["eval", "--benchmark", "movielens", "--data", str(tmp_path / "nowhere"),
+                                 "--out", str(tmp_path / "run"), "--model", "hf:/x"])
+    assert result.exit_code == 2 and "nowhere" in result.output
+
+
+def test_eval_cli_rejects_unknown_settings(tmp_path):
+    result = runner.invoke(app, ["eval", "--benchmark", "psoups", "--data", "x", "--settings", "none,magic",
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "magic" in result.output
