@@ -53,9 +53,8 @@ def test_past_summary_changes_the_request():
 
 def test_override_folder_changes_version(tmp_path):
     builtin = get_prompts()
-    for name in ("infer_system_reasoning.txt", "infer_system_direct.txt", "infer_user.j2", "interaction.j2",
-                 "judge_system.txt", "judge_user.j2", "respond_system.j2"):
-        (tmp_path / name).write_text((builtin.folder / name).read_text())
+    for source in builtin.folder.iterdir():
+        (tmp_path / source.name).write_text(source.read_text())
     (tmp_path / "judge_system.txt").write_text("Pick one. Reply with JSON.")
     custom = PromptSet(tmp_path)
     assert custom.version != builtin.version and custom.version.startswith("custom+")

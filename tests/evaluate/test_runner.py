@@ -21,7 +21,7 @@ def make_judge_backend(fake_backend, profile_reply="The user likes GOOD things."
     def option_fn(prompt):
         content = prompt[1]["content"]
         item_a = content.split("## Item A\n")[1].split("\n")[0]
-        informed = "GOOD" in content.split("## Task")[0]
+        informed = "## User's" in content and "GOOD" in content.split("## User's")[1]
         if informed:
             p = 0.9 if "GOOD" in item_a else 0.1
         else:

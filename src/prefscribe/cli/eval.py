@@ -63,6 +63,8 @@ def eval(  # noqa: A001 - the command is called eval
     style: Annotated[str | None, typer.Option(help="Profile style: reasoning or direct (default: by model).")] = None,
     max_new_tokens: Annotated[int | None, typer.Option(help="Token limit of each profile.")] = None,
     chunk: Annotated[int, typer.Option(help="Users per inference batch.")] = 8,
+    loader_option: Annotated[list[str] | None, typer.Option(help="KEY=VALUE passed to the loader, e.g. "
+                                                            "max_history=30 (repeatable).")] = None,
     no_cache: NoCacheOpt = False,
     prompts: PromptsOpt = None,
 ) -> None:
@@ -73,7 +75,9 @@ def eval(  # noqa: A001 - the command is called eval
             raise InputError("--order must be both or random", field="order")
         if method not in ("logprobs", "generation"):
             raise InputError("--method must be logprobs or generation", field="method")
-        variants = _datasets(benchmark, data, limit, seed, positive_only_, noise_from, noise, cross_domain, top_n)
+        options = _loader_options(loader_option or [])
+        variants = _datasets(benchmark, data, limit, seed, positive_only_, noise_from, noise, cross_domain, top_n,
+                             options)
         cache = None if no_cache else ResultCache()
         writer = load_backend(model)
         judge_backend = load_backend(judge) if judge else writer
@@ -85,7 +89,7 @@ def eval(  # noqa: A001 - the command is called eval
         chooser = Judge(judge_backend, method=method, orders=order, seed=seed, prompts=prompt_set, cache=cache)
         meta = {"model": writer.info.spec, "judge": judge_backend.info.spec, "seed": seed, "limit": limit,
                 "data": data, "settings": names, "order": order, "method": method, "segments": segments,
-                "prompt_version": prompt_set.version, "style": inferrer.style,
+                "prompt_version": prompt_set.version, "loader_options": options, "style": inferrer.style,
                 "sampling": inferrer.sampling.__dict__, "noise_from": noise_from, "cross_domain": cross_domain}
         results = []
         for bench_name, variant, records in variants:
@@ -102,7 +106,17 @@ def eval(  # noqa: A001 - the command is called eval
         console.print(f"results in {out}/ (items.jsonl, summary.json, table.md, report.md, accuracy.png)")
 
 
-def _datasets(benchmark, data, limit, seed, positive, noise_from, noise, cross_domain, top_n
+def _loader_options(pairs: list[str]) -> dict:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"--loader-option takes KEY=VALUE, got {pair!r}", field="loader-option")
+        options[key] = int(value) if value.lstrip("-").isdigit() else value
+    return options
+
+
+def _datasets(benchmark, data, limit, seed, positive, noise_from, noise, cross_domain, top_n, options
               ) -> list[tuple[str, str, list[UserRecord]]]:
     """(benchmark name, variant label, records) for each dataset variant the options ask for."""
     if cross_domain:
@@ -116,7 +130,7 @@ def _datasets(benchmark, data, limit, seed, positive, noise_from, noise, cross_d
                 (f"{name_b}->{name_a}", "cross-domain", [p.b_history_a_target for p in pairs])]
     if not benchmark or not data:
         raise InputError("give --benchmark and --data (or --cross-domain)", field="benchmark")
-    records = load(benchmark, data, limit=limit, seed=seed)
+    records = load(benchmark, data, limit=limit, seed=seed, **options)
     if not records:
         raise InputError("the loader returned no users", path=str(data))
     variant = ""
