@@ -7,8 +7,6 @@ import typer
 from . import demo as _demo
 from . import eval as _eval
 from . import profiles as _profiles
-from . import train as _train
-from . import synth as _synth
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Readable, editable text profiles of user preferences from interaction histories.")
@@ -16,9 +14,6 @@ app.command()(_profiles.infer)
 app.command()(_profiles.choose)
 app.command()(_profiles.respond)
 app.command()(_demo.demo)
-app.add_typer(_train.app, name="train")
-app.command()(_synth.synth)
-app.command()(_synth.prune)
 app.command(name="eval")(_eval.eval)
 app.command()(_eval.report)
 
