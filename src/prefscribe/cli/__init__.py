@@ -7,6 +7,7 @@ import typer
 from . import demo as _demo
 from . import eval as _eval
 from . import profiles as _profiles
+from . import service as _service
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Readable, editable text profiles of user preferences from interaction histories.")
@@ -14,6 +15,9 @@ app.command()(_profiles.infer)
 app.command()(_profiles.choose)
 app.command()(_profiles.respond)
 app.command()(_demo.demo)
+app.command()(_service.serve)
+app.command()(_service.worker)
+app.add_typer(_service.keys_app, name="keys")
 app.command(name="eval")(_eval.eval)
 app.command()(_eval.report)
 

@@ -1,0 +1,154 @@
+"""`prefscribe serve`, `prefscribe worker`, `prefscribe keys ...`: run the profile service and manage its keys."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+from .options import JsonOpt, console, emit_json, errors_exit
+
+DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL: sqlite:///profiles.db (default) or "
+                                           "postgresql://user@host:5432/db. Env: PREFSCRIBE_DB.")]
+ServiceModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model spec for updates, choose and "
+                                                     "respond (default: embedded). Env: PREFSCRIBE_MODEL.")]
+UpdateEveryOpt = Annotated[int | None, typer.Option(help="Update a profile once this many new interactions are "
+                                                    "pending (default 10). Env: PREFSCRIBE_UPDATE_EVERY.")]
+LeaseOpt = Annotated[float | None, typer.Option(help="Seconds before a dead worker's claim on a user lapses "
+                                                "(default 60).")]
+PollOpt = Annotated[float | None, typer.Option(help="Seconds between an idle worker's looks for work (default 1).")]
+
+keys_app = typer.Typer(no_args_is_help=True, help="API keys of the profile service (one tenant per key set).")
+
+
+def _settings(**overrides):
+    try:
+        from ..service.settings import Settings
+    except ImportError as exc:
+        console.print(f"[bold red]error:[/] the service needs its extra ({exc.name} is missing): "
+                      "pip install 'prefscribe[serve]'")
+        raise typer.Exit(1) from None
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _store(db: str | None):
+    from ..store import Store
+
+    return Store(_settings(db=db).db)
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option(help="The tenant the key belongs to (created if new).")],
+    label: Annotated[str | None, typer.Option(help="A note to recognize the key by.")] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key and print it. Only its hash is stored: keep the key, it cannot be shown again."""
+    with errors_exit():
+        key, info = _store(db).create_key(tenant, label)
+        if as_json:
+            emit_json({"key": key, "prefix": info.prefix, "tenant": info.tenant, "label": info.label})
+        else:
+            typer.echo(key)
+            console.print(f"key {info.prefix}… for tenant {info.tenant!r}: send it as 'Authorization: Bearer <key>'")
+
+
+@keys_app.command("list")
+def keys_list(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List keys by prefix (the keys themselves are not stored)."""
+    with errors_exit():
+        keys = _store(db).list_keys(tenant)
+        if as_json:
+            emit_json([k.__dict__ for k in keys])
+            return
+        from rich.table import Table
+
+        table = Table("prefix", "tenant", "label", "created", "revoked")
+        for k in keys:
+            table.add_row(k.prefix, k.tenant, k.label or "", k.created_at or "", k.revoked_at or "")
+        console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    prefix: Annotated[str, typer.Argument(help="The key's prefix, as `keys list` shows it (or the whole key).")],
+    db: DbOpt = None,
+) -> None:
+    """Revoke a key: requests with it get 401 from then on."""
+    with errors_exit():
+        revoked = _store(db).revoke_key(prefix[:12])
+        if not revoked:
+            console.print(f"[bold red]error:[/] no active key with prefix {prefix[:12]!r}")
+            raise typer.Exit(1)
+        console.print(f"revoked {prefix[:12]}")
+
+
+def serve(
+    db: DbOpt = None,
+    model: ServiceModelOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    update_every: UpdateEveryOpt = None,
+    worker: Annotated[bool | None, typer.Option("--worker/--no-worker", help="Run the update worker in this "
+                                                "process (default) or not (run `prefscribe worker` instead).")] = None,
+    lease_seconds: LeaseOpt = None,
+    poll_seconds: PollOpt = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the profile service: HTTP API under /v1, docs at /docs, inspector pages at /ui."""
+    with errors_exit():
+        settings = _settings(db=db, model=model, update_every=update_every, worker=worker,
+                             lease_seconds=lease_seconds, poll_seconds=poll_seconds)
+        import uvicorn
+
+        from ..service import create_app
+
+        app = create_app(settings)
+        console.print(f"prefscribe service on http://{host}:{port}  (API /v1, docs /docs, inspector /ui; "
+                      f"db {settings.db}, model {settings.model}, worker {'on' if settings.worker else 'off'})")
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+def worker(
+    db: DbOpt = None,
+    model: ServiceModelOpt = None,
+    update_every: UpdateEveryOpt = None,
+    lease_seconds: LeaseOpt = None,
+    poll_seconds: PollOpt = None,
+    once: Annotated[bool, typer.Option("--once", help="Update every due user once, then exit.")] = False,
+) -> None:
+    """Run the update worker alone (beside `prefscribe serve --no-worker`, or several for throughput)."""
+    with errors_exit():
+        settings = _settings(db=db, model=model, update_every=update_every, lease_seconds=lease_seconds,
+                             poll_seconds=poll_seconds)
+        from ..service.runtime import ModelRuntime
+        from ..service.worker import Worker
+        from ..store import Store
+
+        store = Store(settings.db)
+        runner = Worker(store, settings, ModelRuntime(settings.model))
+        if once:
+            total = 0
+            while (claimed := runner.step()) > 0:
+                total += claimed
+            console.print(f"updated {runner.stats['committed']} profiles ({runner.stats['failed']} failed)")
+            return
+        stop = threading.Event()
+
+        def _stop(signum, frame):
+            stop.set()
+            runner.wake.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        console.print(f"prefscribe worker {runner.owner} (db {settings.db}, model {settings.model}, "
+                      f"update every {settings.update_every})")
+        runner.run(stop)
+        store.close()

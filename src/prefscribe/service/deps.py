@@ -1,0 +1,60 @@
+"""Dependencies shared by the routers: the process runtime and the caller's tenant (from the API key)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..store import NotFoundError, Store, TenantInfo
+from .errors import ApiError, not_found
+from .runtime import Runtime
+from .settings import Settings
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from `prefscribe keys create --tenant NAME`.")
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_store(runtime: RuntimeDep) -> Store:
+    return runtime.store
+
+
+def get_settings(runtime: RuntimeDep) -> Settings:
+    return runtime.settings
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_tenant(store: StoreDep,
+               credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> TenantInfo:
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None:
+        raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>' "
+                       "(create one with `prefscribe keys create --tenant NAME`)", headers=challenge)
+    tenant = store.authenticate(credentials.credentials)
+    if tenant is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked API key", headers=challenge)
+    return tenant
+
+
+TenantDep = Annotated[TenantInfo, Depends(get_tenant)]
+UserId = Annotated[str, Path(min_length=1, max_length=200, description="Your id for the user.")]
+
+
+def user_not_found(user_id: str) -> ApiError:
+    """The same answer whether the user does not exist or belongs to another tenant: nothing leaks."""
+    return not_found(f"no user {user_id!r} for this API key's tenant")
+
+
+def translate_not_found(exc: NotFoundError, user_id: str) -> ApiError:
+    message = str(exc)
+    return user_not_found(user_id) if message.startswith("no user") else not_found(message)

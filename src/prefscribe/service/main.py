@@ -1,0 +1,48 @@
+"""The app factory: `uvicorn --factory prefscribe.service.main:create_app` or `prefscribe serve`."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from ..llm import Backend
+from ..store import Store
+from .errors import install_error_handlers
+from .middleware import BodyLimitMiddleware, JsonBodyMiddleware
+from .routers import health, interactions, personalize, profiles, ui, users
+from .runtime import ModelRuntime, Runtime
+from .settings import Settings
+from .worker import Worker
+
+
+def create_app(settings: Settings | None = None, *, store: Store | None = None,
+               backend: Backend | None = None) -> FastAPI:
+    """The service for `settings` (default: from PREFSCRIBE_* environment variables). `store` and `backend`
+    are for embedding and tests; by default they come from settings.db and settings.model."""
+    settings = settings or Settings()
+    runtime = Runtime(settings, store or Store(settings.db), ModelRuntime(settings.model, backend),
+                      owns_store=store is None)
+    runtime.worker = Worker(runtime.store, settings, runtime.models)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if settings.worker:
+            runtime.worker.start()
+        yield
+        # An update still running after this is abandoned with the process; its lease lapses and
+        # another worker redoes it, so nothing is lost.
+        runtime.worker.stop(timeout=30)
+        if runtime.owns_store:
+            runtime.store.close()
+
+    app = FastAPI(title="prefscribe", summary="Readable, editable user preference profiles, kept current.",
+                  version="1", lifespan=lifespan, docs_url="/docs", openapi_url="/v1/openapi.json")
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.add_middleware(JsonBodyMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    for module in (health, interactions, profiles, users, personalize):
+        app.include_router(module.router, prefix="/v1")
+    app.include_router(ui.router)
+    return app

@@ -1,0 +1,81 @@
+"""Engines for a database URL: a SQLite file (default) or PostgreSQL.
+
+SQLite: WAL, foreign keys on, and two engines on the one file: writes begin with BEGIN IMMEDIATE (the
+database's write lock is taken at the start, so read-then-write transactions never deadlock or fail
+on upgrade), reads begin with a plain BEGIN and run beside the writer. PostgreSQL: one pooled engine;
+writes lock the rows they change (SELECT ... FOR UPDATE).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import InputError
+
+DEFAULT_DB = "sqlite:///profiles.db"
+
+
+def normalize_url(url: str) -> str:
+    """Accept the URLs people type: postgresql:// and postgres:// mean the psycopg 3 driver."""
+    url = (url or "").strip()
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+@dataclass
+class Engines:
+    write: object
+    read: object
+    dialect: str
+
+
+def make_engines(url: str) -> Engines:
+    try:
+        from sqlalchemy import create_engine, event
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+    except ImportError:  # pragma: no cover - depends on the install
+        raise InputError("the profile store needs SQLAlchemy: pip install 'prefscribe[serve]'") from None
+
+    url = normalize_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise InputError(f"bad database URL {url!r}: use sqlite:///path/to/profiles.db or "
+                         "postgresql://user@host:5432/dbname") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise InputError("an in-memory SQLite database cannot be shared by the server and its worker: "
+                             "give a file, e.g. sqlite:///profiles.db")
+
+        def sqlite_engine(begin: str):
+            engine = create_engine(url, pool_size=10, max_overflow=20, pool_timeout=60,
+                                   connect_args={"timeout": 60, "check_same_thread": False})
+
+            @event.listens_for(engine, "connect")
+            def _connect(dbapi_conn, _record):  # pragma: no cover - trivial
+                dbapi_conn.isolation_level = None  # BEGIN is issued below, not by the driver
+                cursor = dbapi_conn.cursor()
+                for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=60000", "synchronous=NORMAL"):
+                    cursor.execute(f"PRAGMA {pragma}")
+                cursor.close()
+
+            @event.listens_for(engine, "begin")
+            def _begin(conn):  # pragma: no cover - trivial
+                conn.exec_driver_sql(begin)
+
+            return engine
+
+        return Engines(write=sqlite_engine("BEGIN IMMEDIATE"), read=sqlite_engine("BEGIN"), dialect="sqlite")
+    if backend == "postgresql":
+        if parsed.get_driver_name() not in ("psycopg", "psycopg2"):
+            url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        try:
+            engine = create_engine(url, pool_size=10, max_overflow=30, pool_pre_ping=True, pool_timeout=60)
+        except ImportError:  # pragma: no cover - depends on the install
+            raise InputError("PostgreSQL needs psycopg 3: pip install 'psycopg[binary]'") from None
+        return Engines(write=engine, read=engine, dialect="postgresql")
+    raise InputError(f"unsupported database {backend!r} in {url!r}: use sqlite:///... or postgresql://...")

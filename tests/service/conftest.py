@@ -1,0 +1,166 @@
+"""Service fixtures: a database per test (a SQLite file, and a fresh schema in a real PostgreSQL when
+PREFSCRIBE_TEST_POSTGRES_URL is set), the app over it with a scripted model, keys of two tenants, and a
+live uvicorn server for tests that need real concurrency or a browser."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("sqlalchemy")
+
+from fastapi.testclient import TestClient
+
+from prefscribe.service import Settings, create_app
+from prefscribe.store import Store, normalize_url
+
+from .scripted import ScriptedBackend
+
+PG_ENV = "PREFSCRIBE_TEST_POSTGRES_URL"
+REPO = Path(__file__).resolve().parents[2]
+DBS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _postgres_url() -> str:
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL tests skipped: {PG_ENV} is not set (e.g. "
+                    "postgresql+psycopg://postgres@127.0.0.1:5432/test; .ci/run sets it)")
+    return normalize_url(base)
+
+
+@pytest.fixture(params=DBS)
+def db_url(request, tmp_path) -> str:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'profiles.db'}"
+        return
+    from sqlalchemy import create_engine, text
+
+    base = _postgres_url()
+    schema = f"prefscribe_test_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:
+        admin.dispose()
+        pytest.fail(f"{PG_ENV}={base} is set but PostgreSQL cannot be used: {exc}")
+    yield base + ("&" if "?" in base else "?") + f"options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@dataclass
+class Service:
+    client: TestClient
+    store: Store
+    backend: ScriptedBackend
+    settings: Settings
+    app: object
+    key_a: str
+    key_b: str
+
+    @property
+    def runtime(self):
+        return self.app.state.runtime
+
+    @property
+    def worker(self):
+        return self.runtime.worker
+
+    def auth(self, key: str | None = None) -> dict:
+        return {"Authorization": f"Bearer {key or self.key_a}"}
+
+    def ingest(self, user: str, items: list[dict], key: str | None = None, idem: str | None = None):
+        headers = self.auth(key) | ({"Idempotency-Key": idem} if idem else {})
+        return self.client.post(f"/v1/users/{user}/interactions", json=items, headers=headers)
+
+
+def items(n: int, start: int = 0, tag: str = "item") -> list[dict]:
+    return [{"context": f"query {i}", "chosen": f"{tag} chosen {i}", "rejected": f"{tag} rejected {i}"}
+            for i in range(start, start + n)]
+
+
+def make_settings(db: str, **overrides) -> Settings:
+    values = dict(db=db, model="scripted:ok", worker=False, update_every=3, lease_seconds=5.0, poll_seconds=0.05,
+                  retry_base_seconds=0.0, retry_max_seconds=0.0, max_batch_items=50, max_body_bytes=64_000,
+                  max_field_chars=2_000, max_profile_chars=2_000)
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def make_service(db_url):
+    """Build the app (worker off: tests step it) over the test database; closes everything afterwards."""
+    opened: list[tuple[TestClient, Store]] = []
+
+    def build(backend: ScriptedBackend | None = None, **overrides) -> Service:
+        settings = make_settings(db_url, **overrides)
+        store = Store(settings.db)
+        backend = backend or ScriptedBackend()
+        app = create_app(settings, store=store, backend=backend)
+        client = TestClient(app).__enter__()
+        opened.append((client, store))
+        key_a, _ = store.create_key("tenant-a")
+        key_b, _ = store.create_key("tenant-b")
+        return Service(client, store, backend, settings, app, key_a, key_b)
+
+    yield build
+    for client, store in opened:
+        client.__exit__(None, None, None)
+        store.close()
+
+
+@pytest.fixture
+def service(make_service) -> Service:
+    return make_service()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def live_server():
+    """Serve an app with uvicorn on a loopback port in this process; yields a starter returning the base URL."""
+    import uvicorn
+
+    servers = []
+
+    def start(app) -> str:
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        wait_for(lambda: server.started, 20, "uvicorn did not start")
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(10)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, message: str, interval: float = 0.05) -> None:
+    """Poll until `condition()` holds; fail with `message` after `timeout` seconds (a hang guard, not a timing
+    assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s: {message}")
