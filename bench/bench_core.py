@@ -149,7 +149,9 @@ def main() -> None:
             raise SystemExit(f"part {part} failed")
         rows[part] = json.loads(line[0][7:])
         print(part, rows[part], flush=True)
-    print(f"\n## bench_core on {args.model}, median of {args.runs} runs, {os.cpu_count()} cores\n")
+    load = os.getloadavg()
+    print(f"\n## bench_core on {args.model}, median of {args.runs} runs, {os.cpu_count()} cores, "
+          f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min)\n")
     print("| measure | value | target | peak RSS MiB |\n|---|---|---|---|")
     small = "0.5b" in args.model
     if "single" in rows:

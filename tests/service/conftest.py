@@ -146,7 +146,7 @@ def live_server():
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         servers.append((server, thread))
-        wait_for(lambda: server.started, 20, "uvicorn did not start")
+        wait_for(lambda: server.started, 60, "uvicorn did not start")
         return f"http://127.0.0.1:{port}"
 
     yield start

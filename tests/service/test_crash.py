@@ -16,7 +16,7 @@ from prefscribe.store._models import ProfileVersion, User
 
 from .conftest import REPO, items, wait_for
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(480)  # a hang guard only
 
 
 def _worker(db: str, model: str, mark, log) -> subprocess.Popen:
@@ -50,7 +50,7 @@ def test_kill_9_mid_update_then_restart_covers_everything(make_service, tmp_path
     with open(log_path, "w") as log:
         doomed = _worker(url, "scripted:sleep-60", mark, log)
         try:
-            wait_for(lambda: mark.exists() and mark.read_text().strip() != "" or doomed.poll() is not None, 60,
+            wait_for(lambda: mark.exists() and mark.read_text().strip() != "" or doomed.poll() is not None, 180,
                      "the first worker never reached the model")
             assert doomed.poll() is None, log_path.read_text()
             user, _ = _chain(url)
@@ -72,7 +72,7 @@ def test_kill_9_mid_update_then_restart_covers_everything(make_service, tmp_path
             def done() -> bool:
                 user, _ = _chain(url)
                 return user.covered_through == user.interaction_count and user.lease_owner is None
-            wait_for(done, 60, "the restarted worker did not cover every interaction")
+            wait_for(done, 180, "the restarted worker did not cover every interaction")
         finally:
             restarted.send_signal(signal.SIGTERM)
             assert restarted.wait(20) == 0, log_path.read_text()

@@ -10,7 +10,7 @@ from prefscribe.store._models import Base, Batch, InteractionRow, ProfileVersion
 
 from .conftest import items
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(300)  # a hang guard only
 
 SECRET = "tenant-a-secret-preference"
 

@@ -10,7 +10,7 @@ from prefscribe.service.routers.ui import word_diff
 
 from .conftest import items
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(300)  # a hang guard only
 
 
 @pytest.mark.parametrize("old,new,expected", [

@@ -7,7 +7,7 @@ import pytest
 
 from .conftest import items
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(300)  # a hang guard only
 
 
 def _profile(service, user="u1"):
@@ -112,5 +112,5 @@ def test_the_worker_thread_updates_on_its_own(make_service):
     service = make_service(worker=True)
     assert service.client.get("/v1/health").json()["worker"] is True
     service.ingest("u1", items(3))
-    wait_for(lambda: _profile(service).status_code == 200, 20, "the in-process worker never updated u1")
+    wait_for(lambda: _profile(service).status_code == 200, 60, "the in-process worker never updated u1")
     assert _profile(service).json()["covers"] == 3

@@ -8,6 +8,8 @@ from . import demo as _demo
 from . import eval as _eval
 from . import profiles as _profiles
 from . import service as _service
+from . import train as _train
+from . import synth as _synth
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Readable, editable text profiles of user preferences from interaction histories.")
@@ -18,6 +20,9 @@ app.command()(_demo.demo)
 app.command()(_service.serve)
 app.command()(_service.worker)
 app.add_typer(_service.keys_app, name="keys")
+app.add_typer(_train.app, name="train")
+app.command()(_synth.synth)
+app.command()(_synth.prune)
 app.command(name="eval")(_eval.eval)
 app.command()(_eval.report)
 

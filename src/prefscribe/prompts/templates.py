@@ -20,7 +20,10 @@ Style = Literal["reasoning", "direct"]
 BUILTIN = Path(__file__).parent / "templates" / "v1"
 BUILTIN_VERSION = "v1"
 REQUIRED = ("infer_system_reasoning.txt", "infer_system_direct.txt", "infer_user.j2", "interaction.j2",
-            "judge_system.txt", "judge_user.j2", "respond_system.j2")
+            "judge_system.txt", "judge_user.j2", "respond_system.j2",
+            # SFT data synthesis (target-aware generation, merge)
+            "synth_generate_system.txt", "synth_generate_user.j2", "synth_merge_system.txt",
+            "synth_merge_user.j2")
 
 # The judge's reply starts with this prefill; the next token is the answer letter.
 JUDGE_PREFILL = '{"selection": "Item'
@@ -106,6 +109,25 @@ class PromptSet:
     def respond_messages(self, preference: str | None, context: str) -> Conversation:
         return [{"role": "system", "content": self._render("respond_system.j2", preference=preference).strip()},
                 {"role": "user", "content": context}]
+
+    # ------------------------------------------------------------- SFT data synthesis (METHOD.md section 4)
+    # Only the synthesis pipeline uses these; the SFT records it writes use `inference_messages` itself.
+    def synth_generate_messages(self, rendered: RenderedHistory, past: str | None, context: str | None,
+                                item_a: str, item_b: str) -> Conversation:
+        """Target-aware generation: the inference task plus a later pair of items, in the order given and
+        with no label. The caller shuffles the pair; nothing here knows which item the user took."""
+        user = self._render("synth_generate_user.j2", past=past, interactions=rendered.text,
+                            omitted=rendered.omitted, context=_clip(context), item_a=_clip(item_a),
+                            item_b=_clip(item_b))
+        return [{"role": "system", "content": self._render("synth_generate_system.txt").strip()},
+                {"role": "user", "content": user.strip()}]
+
+    def synth_merge_messages(self, candidates: Sequence[tuple[str | None, str]]) -> Conversation:
+        """Merge validated (reasoning, summary) candidates into one reasoning and one summary."""
+        items = [{"reasoning": reasoning, "summary": summary} for reasoning, summary in candidates]
+        user = self._render("synth_merge_user.j2", candidates=items)
+        return [{"role": "system", "content": self._render("synth_merge_system.txt").strip()},
+                {"role": "user", "content": user.strip()}]
 
 
 def _clip(text: str | None, limit: int = MAX_ITEM_CHARS) -> str | None:
