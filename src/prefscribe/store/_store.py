@@ -214,14 +214,19 @@ class Store:
                      before: int | None = None) -> list[StoredInteraction]:
         """The user's interactions, newest first (seq below `before` when given)."""
         with self._read() as s:
-            user = s.scalar(self._user_query(tenant_id, user_id))
-            if user is None:
-                raise NotFoundError(f"no user {user_id!r}")
+            user = self._require_user(s, tenant_id, user_id)
             query = select(InteractionRow).where(InteractionRow.user_id == user.id)
             if before is not None:
                 query = query.where(InteractionRow.seq < before)
             rows = s.scalars(query.order_by(InteractionRow.seq.desc()).limit(limit)).all()
             return [StoredInteraction(r.seq, _interaction(r), iso(r.created_at)) for r in rows]
+
+    def _require_user(self, s: Session, tenant_id: int, user_id: str) -> User:
+        """The tenant's user, or NotFoundError (the same answer for another tenant's user)."""
+        user = s.scalar(self._user_query(tenant_id, user_id))
+        if user is None:
+            raise NotFoundError(f"no user {user_id!r}")
+        return user
 
     # ----------------------------------------------------------------------------------- versions
     @staticmethod
@@ -240,17 +245,13 @@ class Store:
 
     def head(self, tenant_id: int, user_id: str) -> tuple[UserState, Version | None]:
         with self._read() as s:
-            user = s.scalar(self._user_query(tenant_id, user_id))
-            if user is None:
-                raise NotFoundError(f"no user {user_id!r}")
+            user = self._require_user(s, tenant_id, user_id)
             row = self._version_row(s, user.id, user.head_version) if user.head_version else None
             return self._state(user), (self._version(row, user_id) if row else None)
 
     def version(self, tenant_id: int, user_id: str, number: int) -> Version:
         with self._read() as s:
-            user = s.scalar(self._user_query(tenant_id, user_id))
-            if user is None:
-                raise NotFoundError(f"no user {user_id!r}")
+            user = self._require_user(s, tenant_id, user_id)
             row = self._version_row(s, user.id, number)
             if row is None:
                 raise NotFoundError(f"user {user_id!r} has no version {number}")
@@ -259,9 +260,7 @@ class Store:
     def versions(self, tenant_id: int, user_id: str, limit: int = 50, before: int | None = None) -> list[Version]:
         """Versions, newest first (numbers below `before` when given)."""
         with self._read() as s:
-            user = s.scalar(self._user_query(tenant_id, user_id))
-            if user is None:
-                raise NotFoundError(f"no user {user_id!r}")
+            user = self._require_user(s, tenant_id, user_id)
             query = select(ProfileVersion).where(ProfileVersion.user_id == user.id)
             if before is not None:
                 query = query.where(ProfileVersion.number < before)
