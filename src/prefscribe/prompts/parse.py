@@ -52,7 +52,12 @@ def parse_profile(text: str, style: Literal["reasoning", "direct"],
     return ParsedProfile(profile, None)
 
 
-_HEADING = re.compile(r"^\s*(#+\s*)?(\**)(user'?s? )?preference summary\s*:?(\**)\s*", re.IGNORECASE)
+# A leading label the model put before the profile: "Summary:", "**Preference summary:**", "### User Preferences".
+# A bare word is a label only with a colon or alone on its line, so "Preferences for short answers..." is kept.
+_HEADING = re.compile(
+    r"^[ \t]*(?:#+[ \t]*)?\**[ \t]*(?:the[ \t]+)?(?:user'?s?[ \t]+)?"
+    r"(?:preference[ \t]+summary|preference[ \t]+profile|preferences|summary|profile)"
+    r"[ \t]*\**[ \t]*(?::[ \t]*\**|\n|$)\s*", re.IGNORECASE)
 
 
 def _clean(text: str) -> str:

@@ -19,9 +19,6 @@ KEY_CHARS = 60
 # a training example, whose prompt has no such pair. (Case-sensitive: "an item a user likes" is prose.)
 _MARKERS = re.compile(r"\bItem [AB]\b|\b[Ll]ater (decision|choice)\b")
 _YEAR = re.compile(r"\s*\(\d{4}\)\s*$")
-_LABEL = re.compile(r"^\s*(\*\*|#+[ \t]*)?summary[ \t]*(\*\*)?[ \t]*(:|\n)[ \t]*(\*\*)?\s*", re.IGNORECASE)
-
-
 @dataclass(frozen=True)
 class Candidate:
     target: Target
@@ -76,11 +73,6 @@ def leaks(text: str, targets: list[Target]) -> bool:
     return False
 
 
-def strip_label(summary: str) -> str:
-    """Drop a leading "Summary:" line or prefix the core parser leaves (it strips "Preference summary:")."""
-    return _LABEL.sub("", summary, count=1).strip() or summary
-
-
 def parse_candidate(completion: Completion, target: Target) -> Candidate | str:
     """A candidate, or the reason it is dropped."""
     if completion.finish_reason == "error":
@@ -90,7 +82,7 @@ def parse_candidate(completion: Completion, target: Target) -> Candidate | str:
         return _short(parsed.error)
     if leaks(f"{parsed.reasoning or ''}\n{parsed.profile}", [target]):
         return MENTIONS_TARGET
-    return Candidate(target, parsed.reasoning, strip_label(parsed.profile))
+    return Candidate(target, parsed.reasoning, parsed.profile)
 
 
 def _short(error: str) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ..llm.base import Completion, Conversation
 from ..prompts import PromptSet, parse_profile
 from ..prompts.parse import ParseFailure
-from ._generate import MENTIONS_TARGET, Candidate, _short, leaks, strip_label
+from ._generate import MENTIONS_TARGET, Candidate, _short, leaks
 from ._targets import Target
 
 # The SFT prompt shows interactions, not candidates: a completion talking about them teaches nonsense.
@@ -40,4 +40,4 @@ def parse_merge(completion: Completion, targets: list[Target]) -> Merged | str:
         return MENTIONS_TARGET
     if _CANDIDATES.search(f"{parsed.reasoning}\n{parsed.profile}"):
         return REFERS_TO_CANDIDATES
-    return Merged(parsed.reasoning, strip_label(parsed.profile))
+    return Merged(parsed.reasoning, parsed.profile)
