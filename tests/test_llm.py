@@ -152,3 +152,18 @@ def test_joined_weights_with_the_wrong_hash_are_refused(monkeypatch, tmp_path):
     with pytest.raises(IntegrityError, match="expected 1d9614638d18"):
         embedded.gguf_path("0.5b")
     assert not list((tmp_path / "cache").rglob("*.gguf"))  # nothing half-verified is left to be used
+
+
+def test_hf_spec_takes_the_thinking_style_from_the_train_record_or_the_name(tmp_path):
+    from prefscribe.llm.registry import _hf_thinks
+
+    assert _hf_thinks("Qwen/Qwen3-8B") and _hf_thinks("someone/AlignXplore-Plus-7B")
+    assert not _hf_thinks("Qwen/Qwen2.5-1.5B-Instruct") and not _hf_thinks(str(tmp_path))
+    record = tmp_path / "prefscribe_train.json"
+    record.write_text('{"style": "reasoning"}')
+    assert _hf_thinks(str(tmp_path))
+    record.write_text('{"style": "direct"}')
+    assert not _hf_thinks(str(tmp_path))
+    record.write_text("{not json")
+    with pytest.raises(ModelSpecError, match="prefscribe_train.json"):
+        _hf_thinks(str(tmp_path))

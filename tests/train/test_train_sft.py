@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 pytest.importorskip("trl")
 
 from prefscribe.cli import app
+from prefscribe.llm import load_backend
 from prefscribe.llm.hf import HFBackend
 from prefscribe.train import load_config, train_sft
 from prefscribe.train.logs import read_log
@@ -60,6 +61,9 @@ def test_sft_loss_falls_with_eval_checkpoints_and_final_model(tiny_model_dir, sf
     assert (out / "checkpoint-3").is_dir() and (out / "checkpoint-6").is_dir()
     saved = json.loads((final / "prefscribe_train.json").read_text())
     assert saved["prompt_version"].startswith("v1+") and saved["config"]["train_file"] == str(sft_file)
+    # The checkpoint says it writes <think> profiles, so `hf:<folder>` infers in the reasoning style.
+    assert saved["style"] == "reasoning"
+    assert load_backend(f"hf:{final}").info.thinks and not load_backend(f"hf:{tiny_model_dir}").info.thinks
     # The final folder is a plain transformers model: hf:<folder> loads it, with trained weights.
     tuned = HFBackend.from_path(final, dtype="float32")
     base = HFBackend.from_path(tiny_model_dir, dtype="float32")

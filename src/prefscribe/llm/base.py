@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Literal, Protocol, Sequence, runtime_checkable
 
@@ -42,6 +43,15 @@ class OptionScores:
     logprobs: list[float | None]
     prompt_tokens: int = 0
     error: str | None = None
+
+
+TRAIN_RECORD = "prefscribe_train.json"  # written beside a trained checkpoint: its config and profile style
+_THINKING_NAMES = re.compile(r"qwen3|alignxplore|deepseek-r1|gpt-oss", re.IGNORECASE)
+
+
+def thinks_by_name(model: str) -> bool:
+    """Whether a model reasons in <think> blocks, judged by its name (families known to)."""
+    return bool(_THINKING_NAMES.search(model))
 
 
 @dataclass

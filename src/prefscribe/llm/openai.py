@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import re
 from typing import Sequence
 
 from ..errors import BackendError, ModelUnavailableError
-from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling
+from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling, thinks_by_name
 
 _CHARS_PER_TOKEN = 3.5  # the tokenizer is remote; budgets use this estimate and leave headroom
 
@@ -25,7 +24,7 @@ class OpenAIBackend:
         # Hosted OpenAI rejects unknown body fields; self-hosted servers take chat_template_kwargs.
         self._template_kwargs = "api.openai.com" not in base_url
         if thinks is None:
-            thinks = bool(re.search(r"qwen3|alignxplore|deepseek-r1|gpt-oss", model, re.IGNORECASE))
+            thinks = thinks_by_name(model)
         self.info = BackendInfo(spec=f"openai:{model}@{base_url}", thinks=thinks, context_window=context_window,
                                 supports_likelihood=False)
 

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
+from pathlib import Path
 from importlib.metadata import entry_points
 from typing import Callable
 
 from ..errors import ModelSpecError
-from .base import Backend
+from .base import TRAIN_RECORD, Backend, thinks_by_name
 from .spec import DEFAULT_SPEC, ModelSpec, parse_spec
 
 Factory = Callable[[ModelSpec], Backend]
@@ -30,7 +32,18 @@ def _embedded(spec: ModelSpec) -> Backend:
 def _hf(spec: ModelSpec) -> Backend:
     from .hf import HFBackend
 
-    return HFBackend.from_path(spec.name, spec=str(spec), thinks=False)
+    return HFBackend.from_path(spec.name, spec=str(spec), thinks=_hf_thinks(spec.name))
+
+
+def _hf_thinks(name: str) -> bool:
+    """A checkpoint of `prefscribe train` records its profile style; other models are judged by name."""
+    record = Path(name) / TRAIN_RECORD
+    if record.is_file():
+        try:
+            return json.loads(record.read_text(encoding="utf-8")).get("style") == "reasoning"
+        except (OSError, ValueError) as exc:
+            raise ModelSpecError(f"{record}: unreadable ({exc})") from None
+    return thinks_by_name(name)
 
 
 def _openai(spec: ModelSpec) -> Backend:

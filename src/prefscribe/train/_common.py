@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, ModelUnavailableError
+from ..llm.base import TRAIN_RECORD
 from .config import TrainConfig
 
 TRAIN_LOG = "train_log.jsonl"
@@ -152,8 +153,10 @@ def save_final(trainer, tokenizer, config: TrainConfig) -> Path | None:
         tokenizer.save_pretrained(out)
         from ..prompts import get_prompts
 
-        record = {"config": config.model_dump(mode="json"), "prompt_version": get_prompts(config.prompts).version}
-        (out / "prefscribe_train.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+        # `style` tells the hf backend how the checkpoint writes profiles (a direct predictor writes none).
+        record = {"config": config.model_dump(mode="json"), "prompt_version": get_prompts(config.prompts).version,
+                  "style": getattr(config, "style", "direct")}
+        (out / TRAIN_RECORD).write_text(json.dumps(record, indent=2), encoding="utf-8")
     trainer.accelerator.wait_for_everyone()
     return out
 

@@ -100,6 +100,9 @@ class SFTTrainConfig(TrainConfig):
 
     train_file: str
     """JSONL of {"prompt": [messages], "completion": [{"role": "assistant", "content": "<think>...</think>summary"}]}."""
+    style: Literal["reasoning", "direct"] = "reasoning"
+    """Profile style the records teach (synth writes `<think>...</think>summary`): recorded with the checkpoint,
+    so `hf:<folder>` writes profiles in it."""
     eval_file: str | None = None
     """Held-out records in the same format; when absent, `eval_ratio` of train_file is held out."""
     eval_ratio: float = 0.0
