@@ -12,7 +12,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 
 
-def build_app(backend, *, fail_first: int = 0) -> FastAPI:
+def build_app(backend, *, fail_first: int = 0, reasoning_parser: bool = False) -> FastAPI:
+    """`reasoning_parser` acts like vLLM's: the first half of each reply's tokens goes to `reasoning_content`."""
     app = FastAPI()
     state = {"failures_left": fail_first, "requests": 0}
     app.state.counters = state
@@ -47,10 +48,15 @@ def build_app(backend, *, fail_first: int = 0) -> FastAPI:
             content.append({"token": tok.decode([token]), "logprob": float(logprobs[token]), "bytes": None,
                             "top_logprobs": [{"token": tok.decode([t]), "logprob": float(logprobs[t]),
                                               "bytes": None} for t in top]})
+        message = {"role": "assistant", "content": tok.decode(new)}
+        if reasoning_parser:
+            half = len(new) // 2
+            message = {"role": "assistant", "reasoning_content": tok.decode(new[:half]),
+                       "content": tok.decode(new[half:])}
         return {
             "id": f"chatcmpl-{state['requests']}", "object": "chat.completion", "created": int(time.time()),
             "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": tok.decode(new)},
+            "choices": [{"index": 0, "message": message,
                          "finish_reason": finish,
                          "logprobs": {"content": content} if body.get("logprobs") else None}],
             "usage": {"prompt_tokens": ids.shape[1], "completion_tokens": len(new),

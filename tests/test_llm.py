@@ -110,6 +110,23 @@ def test_openai_backend_against_a_real_http_server(tiny_backend):
     assert len(local) == len(scores)
 
 
+def test_openai_backend_puts_a_parsed_reasoning_back_in_think_tags(tiny_backend):
+    from prefscribe.prompts.parse import ParsedProfile, parse_profile
+
+    with ServerThread(build_app(tiny_backend, reasoning_parser=True)) as url:
+        [completion] = OpenAIBackend("tiny", url).generate([[{"role": "user", "content": "Hello"}]],
+                                                           Sampling(max_new_tokens=12, temperature=0.0))
+    with ServerThread(build_app(tiny_backend)) as url:
+        [plain] = OpenAIBackend("tiny", url).generate([[{"role": "user", "content": "Hello"}]],
+                                                      Sampling(max_new_tokens=12, temperature=0.0))
+    # The same tokens either way; with a parser the thinking half comes back inside <think>...</think>.
+    assert completion.text.startswith("<think>") and "</think>" in completion.text
+    reasoning, _, summary = completion.text.removeprefix("<think>").partition("</think>")
+    assert (reasoning.strip() + summary.strip()).replace(" ", "") == plain.text.replace(" ", "").strip()
+    parsed = parse_profile(completion.text, "reasoning", "stop")
+    assert isinstance(parsed, ParsedProfile) or "empty summary" in parsed.error
+
+
 def test_openai_backend_reads_letter_logprobs_at_the_answer_position():
     from types import SimpleNamespace as NS
 

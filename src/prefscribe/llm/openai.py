@@ -77,7 +77,7 @@ class OpenAIBackend:
                 choice = resp.choices[0]
                 usage = resp.usage
                 return Completion(
-                    text=choice.message.content or "",
+                    text=_with_reasoning(choice.message),
                     prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
                     completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
                     finish_reason="length" if choice.finish_reason == "length" else "stop")
@@ -114,6 +114,18 @@ class OpenAIBackend:
     def continuation_logprobs(self, prompts, continuations) -> list[float]:
         raise BackendError("the likelihood method needs prompt log-probabilities, which chat servers do not "
                            "return: use a local backend (embedded or hf:) or --method logprobs")
+
+
+def _with_reasoning(message) -> str:
+    """The reply as one text. Servers with a reasoning parser (vLLM, SGLang, DeepSeek's API) move the thinking out
+    of `content` into `reasoning_content` (or `reasoning`); put it back in <think> so the parser sees the whole
+    reply, as it does from a server without one."""
+    content = message.content or ""
+    extra = getattr(message, "model_extra", None) or {}
+    reasoning = getattr(message, "reasoning_content", None) or extra.get("reasoning_content") or extra.get("reasoning")
+    if isinstance(reasoning, str) and reasoning.strip() and "</think>" not in content:
+        return f"<think>\n{reasoning.strip()}\n</think>\n\n{content.lstrip()}"
+    return content
 
 
 def _read_answer(content, letters: list[str], marker: str, prompt_tokens: int) -> OptionScores:
