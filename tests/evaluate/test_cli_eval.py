@@ -28,6 +28,20 @@ def test_eval_cli_on_real_psoups_with_a_tiny_model(tiny_model_dir, tmp_path):
     assert len(personas) == 2  # stratified sample: both personas
 
 
+@needs_data
+def test_random_order_runs_are_kept_apart_from_both_order_runs(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    base = ["eval", "--benchmark", "psoups", "--data", str(DATA / "psoups/student_phd.json"), "--settings", "none",
+            "--model", f"hf:{tiny_model_dir}", "--limit", "3", "--out", str(out)]
+    assert runner.invoke(app, base).exit_code == 0
+    result = runner.invoke(app, [*base, "--order", "random"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((out / "summary.json").read_text())["results"]
+    assert sorted((r["variant"], r["n"]) for r in rows) == [("", 3), ("order=random", 3)]
+    items = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    assert sorted(len(i["orders"]) for i in items) == [1, 1, 1, 2, 2, 2]
+
+
 def test_eval_cli_names_a_missing_file(tmp_path):
     result = runner.invoke(app, ["eval", "--benchmark", "movielens", "--data", str(tmp_path / "nowhere"),
                                  "--out", str(tmp_path / "run"), "--model", "hf:/x"])
