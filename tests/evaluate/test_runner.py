@@ -128,3 +128,13 @@ def test_report_combines_runs_and_draws_plots(fake_backend, tmp_path):
     table = files["table"].read_text()
     assert "| none |" in table and "| gold |" in table and "100.0 (n=4)" in table
     assert files["accuracy"].stat().st_size > 1000
+
+
+def test_report_plots_variant_only_runs_and_skips_an_empty_plot(fake_backend, tmp_path):
+    from prefscribe.evaluate.report import plot_accuracy
+
+    backend = make_judge_backend(fake_backend)
+    run(backend, tmp_path / "random", ["none", "gold"], variant="order=random")
+    files = write_report([tmp_path / "random"], tmp_path / "report")
+    assert "| order=random |" in files["table"].read_text() and files["accuracy"].stat().st_size > 1000
+    assert plot_accuracy([], tmp_path / "empty.png") is None and not (tmp_path / "empty.png").exists()

@@ -41,33 +41,42 @@ def paper_table(results: Sequence[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_accuracy(results: Sequence[dict], path: Path) -> Path:
+_SETTING_ORDER = ("none", "raw", "gold", "full", "streaming")
+_NOISE = re.compile(r"noise=[0-9.]+")
+
+
+def plot_accuracy(results: Sequence[dict], path: Path) -> Path | None:
+    """Bars of accuracy per benchmark, one series per setting (and variant, e.g. `gold (order=random)`);
+    noise variants have their own curve. None when there is nothing to plot."""
+    shown = [r for r in results if not _NOISE.fullmatch(r.get("variant", ""))]
+    series = sorted({(r["setting"], r.get("variant", "")) for r in shown},
+                    key=lambda s: (s[1], _SETTING_ORDER.index(s[0]) if s[0] in _SETTING_ORDER else 9, s[0]))
+    if not series:
+        return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plain = [r for r in results if not r.get("variant")]
-    benchmarks = sorted({r["benchmark"] for r in plain})
-    settings = [s for s in ("none", "raw", "gold", "full", "streaming") if any(r["setting"] == s for r in plain)]
-    fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(benchmarks) * max(1, len(settings)) / 3), 4))
-    width = 0.8 / max(1, len(settings))
-    for j, setting in enumerate(settings):
+    benchmarks = sorted({r["benchmark"] for r in shown})
+    fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(benchmarks) * len(series) / 3), 4))
+    width = 0.8 / len(series)
+    for j, (setting, variant) in enumerate(series):
         xs, ys, lo, hi = [], [], [], []
         for i, b in enumerate(benchmarks):
-            match = [r for r in plain if r["benchmark"] == b and r["setting"] == setting]
+            match = [r for r in shown if (r["benchmark"], r["setting"], r.get("variant", "")) == (b, setting, variant)]
             if match:
                 r = match[0]
                 xs.append(i + j * width)
                 ys.append(100 * r["accuracy"])
                 lo.append(100 * (r["accuracy"] - r["ci_low"]))
                 hi.append(100 * (r["ci_high"] - r["accuracy"]))
-        ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, label=setting)
+        ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, label=f"{setting} ({variant})" if variant else setting)
     ax.axhline(50, color="grey", linestyle=":", linewidth=1)
-    ax.set_xticks([i + width * (len(settings) - 1) / 2 for i in range(len(benchmarks))], benchmarks)
+    ax.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(benchmarks))], benchmarks)
     ax.set_ylabel("accuracy % (95% CI)")
     ax.set_ylim(0, 100)
-    ax.legend(fontsize=8, ncol=len(settings))
+    ax.legend(fontsize=8, ncol=min(len(series), 5))
     ax.set_title("Accuracy by setting")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -77,7 +86,7 @@ def plot_accuracy(results: Sequence[dict], path: Path) -> Path:
 
 def plot_noise(results: Sequence[dict], path: Path) -> Path | None:
     """Accuracy against multi-interest noise intensity, one line per benchmark x setting (paper Fig. 3)."""
-    noisy = [r for r in results if re.fullmatch(r"noise=[0-9.]+", r.get("variant", ""))]
+    noisy = [r for r in results if _NOISE.fullmatch(r.get("variant", ""))]
     if not noisy:
         return None
     import matplotlib
@@ -105,8 +114,8 @@ def write_report(run_dirs: Sequence[Path], out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     files = {"table": out / "report.md"}
     files["table"].write_text(paper_table(results))
-    files["accuracy"] = plot_accuracy(results, out / "accuracy.png")
-    noise = plot_noise(results, out / "noise.png")
-    if noise:
-        files["noise"] = noise
+    for name, plot in (("accuracy", plot_accuracy), ("noise", plot_noise)):
+        written = plot(results, out / f"{name}.png")
+        if written:
+            files[name] = written
     return files
