@@ -137,4 +137,5 @@ def test_report_plots_variant_only_runs_and_skips_an_empty_plot(fake_backend, tm
     run(backend, tmp_path / "random", ["none", "gold"], variant="order=random")
     files = write_report([tmp_path / "random"], tmp_path / "report")
     assert "| order=random |" in files["table"].read_text() and files["accuracy"].stat().st_size > 1000
+    assert files["bias"].stat().st_size > 1000
     assert plot_accuracy([], tmp_path / "empty.png") is None and not (tmp_path / "empty.png").exists()

@@ -1,5 +1,6 @@
 """Reports across runs: one table in the paper's layout (settings as rows, benchmarks as columns, an
-average), and plots: accuracy by setting per benchmark, and accuracy against noise intensity."""
+average), and plots: accuracy by setting per benchmark, the judge's position bias, and accuracy against noise
+intensity."""
 
 from __future__ import annotations
 
@@ -84,6 +85,34 @@ def plot_accuracy(results: Sequence[dict], path: Path) -> Path | None:
     return path
 
 
+def plot_bias(results: Sequence[dict], path: Path) -> Path | None:
+    """Position bias: mean P("Item A") when the true item was shown as A and when it was shown as B, per result.
+    An unbiased judge that knows the answer is high then low; a judge that always says A is high twice."""
+    rows = [r for r in results if r.get("p_a_when_a_true") is not None and r.get("p_a_when_b_true") is not None]
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [" ".join(filter(None, [r["benchmark"], r["setting"], r.get("variant", "")])) for r in rows]
+    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(rows) + 2), 4))
+    xs = range(len(rows))
+    ax.bar([x - 0.2 for x in xs], [r["p_a_when_a_true"] for r in rows], 0.4, label="true item shown as A")
+    ax.bar([x + 0.2 for x in xs], [r["p_a_when_b_true"] for r in rows], 0.4, label="true item shown as B")
+    ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+    ax.set_xticks(list(xs), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel('mean P("Item A")')
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    ax.set_title("Position bias of the judge")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot_noise(results: Sequence[dict], path: Path) -> Path | None:
     """Accuracy against multi-interest noise intensity, one line per benchmark x setting (paper Fig. 3)."""
     noisy = [r for r in results if _NOISE.fullmatch(r.get("variant", ""))]
@@ -114,7 +143,7 @@ def write_report(run_dirs: Sequence[Path], out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     files = {"table": out / "report.md"}
     files["table"].write_text(paper_table(results))
-    for name, plot in (("accuracy", plot_accuracy), ("noise", plot_noise)):
+    for name, plot in (("accuracy", plot_accuracy), ("bias", plot_bias), ("noise", plot_noise)):
         written = plot(results, out / f"{name}.png")
         if written:
             files[name] = written
