@@ -139,3 +139,15 @@ def test_report_plots_variant_only_runs_and_skips_an_empty_plot(fake_backend, tm
     assert "| order=random |" in files["table"].read_text() and files["accuracy"].stat().st_size > 1000
     assert files["bias"].stat().st_size > 1000
     assert plot_accuracy([], tmp_path / "empty.png") is None and not (tmp_path / "empty.png").exists()
+
+
+def test_cost_table_compares_tokens_per_user():
+    from prefscribe.evaluate.report import cost_table
+
+    base = {"benchmark": "mind", "model": "m", "variant": "", "completion_tokens": 10}
+    results = [{**base, "setting": "full", "n": 4, "prompt_tokens": 4000},
+               {**base, "setting": "streaming", "n": 2, "prompt_tokens": 1000},
+               {**base, "setting": "none", "n": 4, "prompt_tokens": 0}]
+    [row] = cost_table(results).splitlines()[2:]
+    assert row == "| mind | m | - | 4000 (4) | 1000 (2) | 0.50 | 10 / 10 |"
+    assert cost_table(results[2:]) == ""

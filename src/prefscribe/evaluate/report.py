@@ -46,6 +46,27 @@ _SETTING_ORDER = ("none", "raw", "gold", "full", "streaming")
 _NOISE = re.compile(r"noise=[0-9.]+")
 
 
+def cost_table(results: Sequence[dict]) -> str:
+    """Tokens spent writing profiles: streaming (each update reads only the new segment and the past profile)
+    against full (one pass over the whole history), per benchmark, model and variant."""
+    runs: dict[tuple, dict[str, dict]] = {}
+    for r in results:
+        if r["setting"] in ("full", "streaming"):
+            runs.setdefault((r["benchmark"], r["model"], r.get("variant", "")), {})[r["setting"]] = r
+    lines = ["| benchmark | model | variant | full prompt tok (n) | streaming prompt tok (n) | streaming / full "
+             "per user | completion tok full / streaming |", "|---|---|---|---|---|---|---|"]
+    for (benchmark, model, variant), cells in runs.items():
+        full, stream = cells.get("full"), cells.get("streaming")
+        cell = lambda r: f"{r['prompt_tokens']} ({r['n']})" if r else "-"  # noqa: E731
+        ratio = "-"
+        if full and stream and full["prompt_tokens"] and stream["n"]:
+            ratio = f"{(stream['prompt_tokens'] / stream['n']) / (full['prompt_tokens'] / full['n']):.2f}"
+        completion = " / ".join(str(r["completion_tokens"]) if r else "-" for r in (full, stream))
+        lines.append(f"| {benchmark} | {model} | {variant or '-'} | {cell(full)} | {cell(stream)} | {ratio} | "
+                     f"{completion} |")
+    return "\n".join(lines) + "\n" if runs else ""
+
+
 def plot_accuracy(results: Sequence[dict], path: Path) -> Path | None:
     """Bars of accuracy per benchmark, one series per setting (and variant, e.g. `gold (order=random)`);
     noise variants have their own curve. None when there is nothing to plot."""
@@ -142,7 +163,8 @@ def write_report(run_dirs: Sequence[Path], out: Path) -> dict[str, Path]:
     results = load_results(run_dirs)
     out.mkdir(parents=True, exist_ok=True)
     files = {"table": out / "report.md"}
-    files["table"].write_text(paper_table(results))
+    cost = cost_table(results)
+    files["table"].write_text(paper_table(results) + (f"\nProfile cost\n\n{cost}" if cost else ""))
     for name, plot in (("accuracy", plot_accuracy), ("bias", plot_bias), ("noise", plot_noise)):
         written = plot(results, out / f"{name}.png")
         if written:
