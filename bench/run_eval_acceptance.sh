@@ -4,14 +4,15 @@
 # cover every benchmark: the settings with no profile to write first (none, raw, gold, the --order random run),
 # then `full`, then `streaming`. A stop leaves every benchmark with the same settings done, and a rerun skips
 # the items already judged.
-#   MODEL=embedded:0.5b bash bench/run_eval_acceptance.sh [OUT]
+#   MODEL=embedded:0.5b [JUDGE=embedded:1.5b] bash bench/run_eval_acceptance.sh [OUT]
 set -euo pipefail
 OUT=${1:-runs/acceptance}
 DATA=${PREFSCRIBE_DATA:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}
 M=${MODEL:-embedded}
+J=${JUDGE:-$M}   # a different judge reuses the writer's cached profiles: cross-model transfer
 P=${PSOUPS_USERS:-100}
 R=${REC_USERS:-50}
-run() { echo "== $(date -u +%H:%M:%S) $*"; /usr/bin/time -f "wall %e s, peak RSS %M KiB" prefscribe eval --model "$M" "$@"; }
+run() { echo "== $(date -u +%H:%M:%S) $*"; /usr/bin/time -f "wall %e s, peak RSS %M KiB" prefscribe eval --model "$M" --judge "$J" "$@"; }
 psoups() { run --benchmark psoups --data "$DATA/psoups/student_phd.json" --limit "$P" --out "$OUT/psoups" --settings "$@"; }
 movielens() { run --benchmark movielens --data "$DATA/movielens" --limit "$R" --loader-option max_history=30 \
                   --out "$OUT/movielens" --settings "$@"; }
