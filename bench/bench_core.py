@@ -55,7 +55,7 @@ def _timed(fn, runs: int) -> tuple[float, object]:
 
 
 def part_single(model: str, runs: int) -> dict:
-    from prefscribe.infer import InferConfig, Inferrer, InferJob
+    from prefscribe.infer import InferConfig, InferJob, Inferrer
     from prefscribe.llm.base import Sampling
 
     backend = _backend(model)
@@ -69,7 +69,7 @@ def part_single(model: str, runs: int) -> dict:
 
 
 def part_batch(model: str, runs: int, users: int = 16) -> dict:
-    from prefscribe.infer import InferConfig, Inferrer, InferJob
+    from prefscribe.infer import InferConfig, InferJob, Inferrer
     from prefscribe.llm.base import Sampling
 
     backend = _backend(model)
@@ -107,7 +107,7 @@ def part_choose(model: str, runs: int) -> dict:
 
 def part_stream(model: str, runs: int) -> dict:
     """Prompt tokens to keep a profile current over 60 interactions arriving in 6 chunks of 10."""
-    from prefscribe.infer import InferConfig, Inferrer, InferJob
+    from prefscribe.infer import InferConfig, InferJob, Inferrer
     from prefscribe.llm.base import Sampling
 
     backend = _backend(model)

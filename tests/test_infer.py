@@ -2,7 +2,7 @@ import pytest
 
 from prefscribe.cache import ResultCache
 from prefscribe.errors import InputError
-from prefscribe.infer import InferConfig, Inferrer, InferJob, infer, stream
+from prefscribe.infer import InferConfig, InferJob, Inferrer, infer, stream
 from prefscribe.schema import InferenceFailure, Interaction, Profile
 
 HISTORY = [Interaction(context=f"q{i}", chosen=f"short answer {i}", rejected=f"long rambling answer {i}")

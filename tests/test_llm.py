@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from prefscribe.errors import ModelSpecError, ModelUnavailableError
-from prefscribe.infer import InferConfig, Inferrer, InferJob
+from prefscribe.infer import InferConfig, InferJob, Inferrer
 from prefscribe.judge import ChoiceTask, Judge
 from prefscribe.llm import Sampling, parse_spec
 from prefscribe.llm.openai import OpenAIBackend

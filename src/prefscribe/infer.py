@@ -8,8 +8,8 @@ many users at once (batched on local models, concurrent on servers), every reply
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from .cache import ResultCache, cache_key
 from .data.transforms import split_segments

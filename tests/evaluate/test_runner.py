@@ -81,6 +81,15 @@ def test_rerun_resumes_without_new_model_calls(fake_backend, tmp_path):
     assert len(backend.calls) == calls and again == first
     lines = (tmp_path / "items.jsonl").read_text().splitlines()
     assert len(lines) == 8
+    # Another judge in the same folder is new work, kept apart in the summary.
+    other = make_judge_backend(fake_backend)
+    other.info.spec = "fake:other-judge"
+    evaluation = Evaluation(Inferrer(backend), Judge(other), EvalConfig(
+        benchmark="psoups", settings=["none"], out=tmp_path))
+    results = evaluation.run(records())
+    assert sorted((r["judge"], r["setting"]) for r in results) == [
+        ("fake:other-judge", "none"), ("fake:test", "full"), ("fake:test", "none")]
+    assert len((tmp_path / "items.jsonl").read_text().splitlines()) == 12
 
 
 def test_random_order_shows_the_bias_both_orders_remove(fake_backend, tmp_path):

@@ -1,7 +1,6 @@
 """The public names of the store and the service are exactly these."""
 
-import prefscribe.service as service
-import prefscribe.store as store
+from prefscribe import service, store
 from prefscribe.errors import PrefscribeError
 
 

@@ -8,8 +8,8 @@ from . import demo as _demo
 from . import eval as _eval
 from . import profiles as _profiles
 from . import service as _service
-from . import train as _train
 from . import synth as _synth
+from . import train as _train
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Readable, editable text profiles of user preferences from interaction histories.")

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from ..cache import ResultCache
-from ..infer import InferConfig, Inferrer, InferJob
+from ..infer import InferConfig, InferJob, Inferrer
 from ..judge import ChoiceTask, Judge
 from ..llm import DEFAULT_SPEC, load_backend
 from ..schema import InferenceFailure, parse_history_lines

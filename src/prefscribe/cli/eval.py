@@ -39,7 +39,7 @@ def _parse_floats(text: str, option: str) -> list[float]:
     return values
 
 
-def eval(  # noqa: A001 - the command is called eval
+def eval(
     out: Annotated[Path, typer.Option(help="Run folder: items.jsonl, summary.json, table.md, plots.")],
     benchmark: Annotated[str | None, typer.Option(help="Loader: psoups, upi, movielens, mind, amazon, "
                                                   "personamem, hicupid.")] = None,
@@ -93,7 +93,6 @@ def eval(  # noqa: A001 - the command is called eval
                 "data": data, "settings": names, "order": order, "method": method, "segments": segments,
                 "prompt_version": prompt_set.version, "loader_options": options, "style": inferrer.style,
                 "sampling": inferrer.sampling.__dict__, "noise_from": noise_from, "cross_domain": cross_domain}
-        results = []
         for bench_name, variant, records in variants:
             if "gold" in names and not any(r.gold_preference for r in records):
                 raise InputError(f"{bench_name} has no gold preference text: drop 'gold' from --settings",
@@ -102,10 +101,10 @@ def eval(  # noqa: A001 - the command is called eval
                 benchmark=bench_name, settings=names, out=out, segments=segments, chunk=chunk, variant=variant,
                 run_meta={**meta, "loader_meta": records[0].meta if records else {}}))
             with progress_bars() as bars:
-                results = evaluation.run(records, bars)
+                evaluation.run(records, bars)
         write_report([out], out)
         typer.echo((out / "table.md").read_text())
-        console.print(f"results in {out}/ (items.jsonl, summary.json, table.md, report.md, accuracy.png)")
+        console.print(f"results in {out}/ (items.jsonl, summary.json, table.md, report.md, accuracy.png, bias.png)")
 
 
 def _loader_options(pairs: list[str]) -> dict:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..cache import ResultCache
-from ..infer import InferConfig, Inferrer, InferJob
+from ..infer import InferConfig, Inferrer
 from ..judge import ChoiceTask, Judge
 from ..llm import DEFAULT_SPEC, load_backend
 from ..llm.base import Sampling

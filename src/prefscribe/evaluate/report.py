@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..errors import InputError
 
@@ -53,18 +53,21 @@ def cost_table(results: Sequence[dict]) -> str:
     for r in results:
         if r["setting"] in ("full", "streaming"):
             runs.setdefault((r["benchmark"], r["model"], r.get("variant", "")), {})[r["setting"]] = r
-    lines = ["| benchmark | model | variant | full prompt tok (n) | streaming prompt tok (n) | streaming / full "
-             "per user | completion tok full / streaming |", "|---|---|---|---|---|---|---|"]
+    lines = [("| benchmark | model | variant | full prompt tok (n) | streaming prompt tok (n) | streaming / full "
+              "per user | completion tok full / streaming |"), "|---|---|---|---|---|---|---|"]
     for (benchmark, model, variant), cells in runs.items():
         full, stream = cells.get("full"), cells.get("streaming")
-        cell = lambda r: f"{r['prompt_tokens']} ({r['n']})" if r else "-"  # noqa: E731
         ratio = "-"
         if full and stream and full["prompt_tokens"] and stream["n"]:
             ratio = f"{(stream['prompt_tokens'] / stream['n']) / (full['prompt_tokens'] / full['n']):.2f}"
         completion = " / ".join(str(r["completion_tokens"]) if r else "-" for r in (full, stream))
-        lines.append(f"| {benchmark} | {model} | {variant or '-'} | {cell(full)} | {cell(stream)} | {ratio} | "
+        lines.append(f"| {benchmark} | {model} | {variant or '-'} | {_tokens_cell(full)} | {_tokens_cell(stream)} | {ratio} | "
                      f"{completion} |")
     return "\n".join(lines) + "\n" if runs else ""
+
+
+def _tokens_cell(result: dict | None) -> str:
+    return f"{result['prompt_tokens']} ({result['n']})" if result else "-"
 
 
 def plot_accuracy(results: Sequence[dict], path: Path) -> Path | None:

@@ -13,13 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
-from ..infer import Inferrer, InferJob
+from ..infer import InferJob, Inferrer
 from ..judge import ChoiceTask, Judge
-from ..llm.base import Backend
 from ..schema import InferenceFailure, Profile, UserRecord
 from .metrics import ItemOutcome, summarize
 from .settings import check_no_target_in_history, plan_history
@@ -42,7 +41,9 @@ def _prompt_hash(messages) -> str:
     return hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _done_keys(path: Path) -> set[tuple[str, str, str]]:
+def _done_keys(path: Path) -> set[tuple[str, ...]]:
+    """(user, setting, variant, model, judge) of every item already judged: another model or judge in the same
+    folder is a new item, not a resumed one."""
     if not path.exists():
         return set()
     keys = set()
@@ -50,7 +51,7 @@ def _done_keys(path: Path) -> set[tuple[str, str, str]]:
         for line in fh:
             if line.strip():
                 row = json.loads(line)
-                keys.add((row["user_id"], row["setting"], row.get("variant", "")))
+                keys.add((row["user_id"], row["setting"], row.get("variant", ""), row["model"], row["judge"]))
     return keys
 
 
@@ -126,8 +127,9 @@ class Evaluation:
         cfg = self.config
         check_no_target_in_history(records)
         done = _done_keys(self.items_path)
+        models = (self.inferrer.backend.info.spec, self.judge.backend.info.spec)
         for setting in cfg.settings:
-            todo = [r for r in records if (r.user_id, setting, cfg.variant) not in done]
+            todo = [r for r in records if (r.user_id, setting, cfg.variant, *models) not in done]
             advance = progress(f"{cfg.benchmark} {setting}{' ' + cfg.variant if cfg.variant else ''}",
                                len(todo)) if progress else None
             for start in range(0, len(todo), cfg.chunk):
@@ -202,10 +204,10 @@ def write_summary(out: Path, rows: Sequence[dict], run_meta: dict) -> list[dict]
 
 
 def markdown_table(results: Sequence[dict]) -> str:
-    lines = ["| benchmark | variant | setting | model | judge | n | accuracy (95% CI) | mean P(true) | AUC | failed |"
-             " P(A) when A true / B true | prompt tok | wall s |",
+    lines = [("| benchmark | variant | setting | model | judge | n | accuracy (95% CI) | mean P(true) | AUC | failed |"
+              " P(A) when A true / B true | prompt tok | wall s |"),
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    fmt = lambda v, spec=".3f": "-" if v is None else format(v, spec)  # noqa: E731
+    fmt = lambda v, spec=".3f": "-" if v is None else format(v, spec)
     for r in results:
         lines.append(
             f"| {r['benchmark']} | {r['variant'] or '-'} | {r['setting']} | {r['model']} | {r['judge']} | {r['n']} | "

@@ -12,8 +12,8 @@ third, then the second third. Others: full = the whole history, streaming = k eq
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..data.transforms import reference_thirds, split_segments
 from ..errors import InputError

@@ -4,8 +4,8 @@ and continuation likelihoods. The embedded default model runs through this backe
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..errors import ModelUnavailableError
 from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling
@@ -37,7 +37,7 @@ class HFBackend:
         self.info = BackendInfo(spec=spec, thinks=thinks, context_window=int(window))
 
     @classmethod
-    def from_path(cls, path: str | Path, *, spec: str | None = None, dtype: str = "auto", **kwargs) -> "HFBackend":
+    def from_path(cls, path: str | Path, *, spec: str | None = None, dtype: str = "auto", **kwargs) -> HFBackend:
         torch = _torch()
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

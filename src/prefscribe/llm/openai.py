@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..errors import BackendError, ModelUnavailableError
 from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling, thinks_by_name

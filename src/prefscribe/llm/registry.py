@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import lru_cache
-from pathlib import Path
 from importlib.metadata import entry_points
-from typing import Callable
+from pathlib import Path
 
 from ..errors import ModelSpecError
 from .base import TRAIN_RECORD, Backend, thinks_by_name
