@@ -150,13 +150,22 @@ def test_report_plots_variant_only_runs_and_skips_an_empty_plot(fake_backend, tm
     assert plot_accuracy([], tmp_path / "empty.png") is None and not (tmp_path / "empty.png").exists()
 
 
-def test_cost_table_compares_tokens_per_user():
+def test_cost_table_compares_tokens_per_user(fake_backend, tmp_path):
     from prefscribe.evaluate.report import cost_table
 
-    base = {"benchmark": "mind", "model": "m", "variant": "", "completion_tokens": 10}
-    results = [{**base, "setting": "full", "n": 4, "prompt_tokens": 4000},
-               {**base, "setting": "streaming", "n": 2, "prompt_tokens": 1000},
-               {**base, "setting": "none", "n": 4, "prompt_tokens": 0}]
+    base = {"benchmark": "mind", "model": "m", "variant": ""}
+    results = [{**base, "setting": "full", "n": 4, "prompt_tokens": 4000, "completion_tokens": 40},
+               {**base, "setting": "streaming", "n": 2, "prompt_tokens": 1600, "completion_tokens": 40,
+                "last_step_prompt_tokens": 500},
+               {**base, "setting": "none", "n": 4, "prompt_tokens": 0, "completion_tokens": 0}]
     [row] = cost_table(results).splitlines()[2:]
-    assert row == "| mind | m | - | 4000 (4) | 1000 (2) | 0.50 | 10 / 10 |"
+    assert row == "| mind | m | - | 1000 | 800 | 250 | 0.25 | 10 / 20 |"
     assert cost_table(results[2:]) == ""
+    # From a real run: the last streaming step is counted once per user, and is part of all the steps.
+    run(make_judge_backend(fake_backend), tmp_path, ["full", "streaming"])
+    summary = {r["setting"]: r for r in json.loads((tmp_path / "summary.json").read_text())["results"]}
+    items = [json.loads(line) for line in (tmp_path / "items.jsonl").read_text().splitlines()]
+    stream = [i for i in items if i["setting"] == "streaming"]
+    assert all(i["steps"] == 2 and 0 < i["last_step_prompt_tokens"] < i["prompt_tokens"] for i in stream)
+    assert summary["streaming"]["last_step_prompt_tokens"] == sum(i["last_step_prompt_tokens"] for i in stream)
+    assert summary["full"]["last_step_prompt_tokens"] == summary["full"]["prompt_tokens"]

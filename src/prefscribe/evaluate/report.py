@@ -47,27 +47,33 @@ _NOISE = re.compile(r"noise=[0-9.]+")
 
 
 def cost_table(results: Sequence[dict]) -> str:
-    """Tokens spent writing profiles: streaming (each update reads only the new segment and the past profile)
-    against full (one pass over the whole history), per benchmark, model and variant."""
+    """Tokens spent writing profiles, per user, per benchmark, model and variant. `full` reads the whole history
+    once; `streaming` reads segment by segment with the past profile. Its last step is what one more update
+    costs, against re-running `full` over everything (the paper's efficiency claim)."""
     runs: dict[tuple, dict[str, dict]] = {}
     for r in results:
-        if r["setting"] in ("full", "streaming"):
+        if r["setting"] in ("full", "streaming") and r["n"]:
             runs.setdefault((r["benchmark"], r["model"], r.get("variant", "")), {})[r["setting"]] = r
-    lines = [("| benchmark | model | variant | full prompt tok (n) | streaming prompt tok (n) | streaming / full "
-              "per user | completion tok full / streaming |"), "|---|---|---|---|---|---|---|"]
+    lines = [("| benchmark | model | variant | full prompt tok / user | streaming prompt tok / user, all steps | "
+              "last update / user | last update / full re-run | completion tok / user, full / streaming |"),
+             "|---|---|---|---|---|---|---|---|"]
     for (benchmark, model, variant), cells in runs.items():
         full, stream = cells.get("full"), cells.get("streaming")
-        ratio = "-"
-        if full and stream and full["prompt_tokens"] and stream["n"]:
-            ratio = f"{(stream['prompt_tokens'] / stream['n']) / (full['prompt_tokens'] / full['n']):.2f}"
-        completion = " / ".join(str(r["completion_tokens"]) if r else "-" for r in (full, stream))
-        lines.append(f"| {benchmark} | {model} | {variant or '-'} | {_tokens_cell(full)} | {_tokens_cell(stream)} | {ratio} | "
-                     f"{completion} |")
+        full_tok, stream_tok = _per_user(full, "prompt_tokens"), _per_user(stream, "prompt_tokens")
+        update = _per_user(stream, "last_step_prompt_tokens")  # None for runs made before it was recorded
+        ratio = f"{update / full_tok:.2f}" if update and full_tok else "-"
+        completion = " / ".join(_number(_per_user(r, "completion_tokens")) for r in (full, stream))
+        lines.append(f"| {benchmark} | {model} | {variant or '-'} | {_number(full_tok)} | {_number(stream_tok)} | "
+                     f"{_number(update)} | {ratio} | {completion} |")
     return "\n".join(lines) + "\n" if runs else ""
 
 
-def _tokens_cell(result: dict | None) -> str:
-    return f"{result['prompt_tokens']} ({result['n']})" if result else "-"
+def _per_user(result: dict | None, key: str) -> float | None:
+    return result[key] / result["n"] if result and result.get(key) else None
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def plot_accuracy(results: Sequence[dict], path: Path) -> Path | None:

@@ -96,6 +96,8 @@ class Evaluation:
             final = steps[-1]
             info = {"infer_seconds": seconds,
                     "prompt_tokens": sum(s.usage.prompt_tokens for s in steps),
+                    # The last step is what one more update costs: set against a full re-run in reports.
+                    "last_step_prompt_tokens": steps[-1].usage.prompt_tokens,
                     "completion_tokens": sum(s.usage.completion_tokens for s in steps),
                     "steps": len(steps)}
             if isinstance(final, InferenceFailure):
@@ -191,6 +193,7 @@ def write_summary(out: Path, rows: Sequence[dict], run_meta: dict) -> list[dict]
         stats.update(
             benchmark=benchmark, setting=setting, variant=variant, model=model, judge=judge,
             prompt_tokens=sum(r.get("prompt_tokens", 0) for r in items),
+            last_step_prompt_tokens=sum(r.get("last_step_prompt_tokens", 0) for r in items),
             completion_tokens=sum(r.get("completion_tokens", 0) for r in items),
             judge_prompt_tokens=sum(r.get("judge_prompt_tokens", 0) for r in items),
             wall_seconds=sum(r.get("infer_seconds", 0) + r.get("judge_seconds", 0) for r in items),
