@@ -80,6 +80,8 @@ def test_override_folder_changes_version(tmp_path):
     ("Summary:", "direct", "stop", "empty summary"),
     ("Prefers sci-fi. Avoids rom", "direct", "length", ParsedProfile("Prefers sci-fi.", None)),
     ("Prefers sci-fi and", "direct", "length", "before one full sentence"),
+    ('Prefers "Arrival." Then "Alien', "direct", "length", ParsedProfile('Prefers "Arrival."', None)),
+    ("Likes (mostly sci-fi.) Avoids rom", "direct", "length", ParsedProfile("Likes (mostly sci-fi.)", None)),
     ("<think>unclosed", "direct", "stop", "no </think>"),
 ])
 def test_parse_profile(text, style, finish, expected):

@@ -65,7 +65,8 @@ def _clean(text: str) -> str:
 
 
 def _complete_sentences(text: str) -> str:
-    ends = [m.end() for m in re.finditer(r"[.!?](\s|$)", text)]
+    # A sentence may end inside quotes or brackets: 'prefers "Arrival."' is complete.
+    ends = [m.end() for m in re.finditer(r"[.!?][\"'\u201d\u2019)\]]*(\s|$)", text)]
     return text[: ends[-1]].strip() if ends else ""
 
 
