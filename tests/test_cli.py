@@ -53,3 +53,28 @@ def test_bad_history_exits_2_with_file_line_field(tmp_path):
 def test_bad_model_spec_exits_2(history):
     result = run("infer", history, "--model", "gpt-9")
     assert result.exit_code == 2 and "unknown model spec" in result.output
+
+
+def test_progress_bars_grow_a_bar_whose_description_comes_again(monkeypatch):
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from prefscribe.cli import options
+
+    shown: list[Progress] = []
+
+    def quiet_progress():
+        shown.append(Progress(console=Console(file=io.StringIO())))
+        return shown[-1]
+
+    monkeypatch.setattr(options, "_progress", quiet_progress)
+    with options.progress_bars() as new_bar:
+        first = new_bar("targets", 3)
+        first(3)
+        again = new_bar("targets", 2)  # the next chunk of users: the same bar, now out of 5
+        again(1)
+        new_bar("generate", 4)
+    [progress] = shown
+    assert [(t.description, t.total, t.completed) for t in progress.tasks] == [("targets", 5, 4), ("generate", 4, 0)]

@@ -14,6 +14,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -60,9 +61,16 @@ def progress_bar(description: str, total: int) -> Iterator:
 
 @contextmanager
 def progress_bars() -> Iterator:
-    """One live display for many bars: yields `new_bar(description, total) -> advance(n)`."""
+    """One live display for many bars: yields `new_bar(description, total) -> advance(n)`. A description seen
+    before is the same work continuing (a pipeline stage on the next chunk of users): its bar grows."""
     with _progress() as bars:
+        tasks: dict[str, TaskID] = {}
+
         def new_bar(description: str, total: int):
-            task = bars.add_task(description, total=total)
+            if description in tasks:
+                task = tasks[description]
+                bars.update(task, total=(next(t.total for t in bars.tasks if t.id == task) or 0) + total)
+            else:
+                task = tasks[description] = bars.add_task(description, total=total)
             return lambda n=1: bars.advance(task, n)
         yield new_bar

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from ..cache import ResultCache
 from ..curriculum import PRESETS, prune_table, resolve_settings
@@ -31,7 +21,7 @@ from ..synth import (
     funnel_table,
     synthesize,
 )
-from .options import JsonOpt, NoCacheOpt, PromptsOpt, console, emit_json, errors_exit
+from .options import JsonOpt, NoCacheOpt, PromptsOpt, console, emit_json, errors_exit, progress_bars
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Benchmark file or folder (relative paths are also "
                                        "looked up under $PREFSCRIBE_DATA).")]
@@ -44,24 +34,6 @@ IncludeTargetOpt = Annotated[bool, typer.Option("--include-target", help="Append
                                                 "target pair to each history (off: it is evaluation data).")]
 HistoryTokensOpt = Annotated[int, typer.Option("--max-history-tokens", help="Token cap on the interactions "
                                                "rendered in one prompt.")]
-
-
-@contextmanager
-def stage_bars() -> Iterator:
-    """One rich progress display; each pipeline stage gets its own bar when it starts."""
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=console, transient=False) as bar:
-        tasks: dict[str, int] = {}
-
-        def stage(name: str, total: int):
-            if name in tasks:  # a later chunk of users: the same bar grows
-                bar.update(tasks[name], total=(bar.tasks[tasks[name]].total or 0) + total)
-            else:
-                tasks[name] = bar.add_task(name, total=total)
-            task = tasks[name]
-            return lambda n=1: bar.advance(task, n)
-
-        yield stage
 
 
 def _data_info(benchmark: str, data: Path, limit: int | None, seed: int) -> dict:
@@ -110,7 +82,7 @@ def synth(
         judge = judge or teacher
         models = SynthModels(teacher=load_backend(teacher), judge=load_backend(judge),
                              scorer=load_backend(scorer or judge))
-        with stage_bars() as stage:
+        with progress_bars() as stage:
             result = synthesize(users, models, config, cache=None if no_cache else ResultCache(),
                                 prompts=get_prompts(prompts), workers=workers, progress=stage,
                                 journal_path=default_journal_path(out), fresh=fresh,
@@ -158,7 +130,7 @@ def prune(
     with errors_exit():
         settings = resolve_settings(preset, alpha, _band(tract))
         users = load(benchmark, data, limit=limit, seed=seed)
-        with stage_bars() as stage:
+        with progress_bars() as stage:
             result = run_prune(users, load_backend(weak), load_backend(strong), settings,
                                max_history=max_history, include_target=include_target, min_prefix=min_prefix,
                                max_history_tokens=max_history_tokens,
