@@ -100,6 +100,7 @@ def test_random_order_shows_the_bias_both_orders_remove(fake_backend, tmp_path):
     # Single random order, judge says A (0.6) regardless: right exactly when the true item was shown first.
     items = [json.loads(line) for line in (tmp_path / "items.jsonl").read_text().splitlines()]
     assert all(i["correct"] == i["orders"][0]["true_first"] for i in items)
+    assert all(i["variant"] == "order=random" for i in items) and result["variant"] == "order=random"
     assert 0.2 < result["accuracy"] < 0.8
 
 

@@ -78,8 +78,6 @@ def eval(
         options = _loader_options(loader_option or [])
         variants = _datasets(benchmark, data, limit, seed, positive_only_, noise_from, noise, cross_domain, top_n,
                              options)
-        if order == "random":  # kept apart from both-order results in items, summaries and reports
-            variants = [(b, ",".join(filter(None, [v, "order=random"])), r) for b, v, r in variants]
         cache = None if no_cache else ResultCache()
         writer = load_backend(model)
         judge_backend = load_backend(judge) if judge else writer

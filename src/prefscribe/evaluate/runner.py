@@ -14,7 +14,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..infer import InferJob, Inferrer
@@ -64,6 +64,8 @@ def _load_items(path: Path) -> list[dict]:
 
 class Evaluation:
     def __init__(self, inferrer: Inferrer, judge: Judge, config: EvalConfig) -> None:
+        if judge.orders == "random":  # one random order per item: kept apart from both-order results
+            config = replace(config, variant=",".join(filter(None, [config.variant, "order=random"])))
         self.inferrer, self.judge, self.config = inferrer, judge, config
         config.out.mkdir(parents=True, exist_ok=True)
         self.items_path = config.out / "items.jsonl"
