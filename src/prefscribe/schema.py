@@ -80,6 +80,9 @@ class Profile(BaseModel):
     parent: str | None = None
     author: Literal["model", "person"] = "model"
     usage: Usage = Field(default_factory=Usage)
+    # Mean P(chosen) the judge gave the user's own history pairs with this profile, when it was kept
+    # among several candidates by behavioural validation (validate.py).
+    validation: float | None = None
 
 
 # ---------------------------------------------------------------------------------------------- readers

@@ -1,6 +1,7 @@
 """Model specs: the strings users type to pick a model, parsed in one place.
 
     embedded | embedded:1.5b | embedded:0.5b     the offline default (Qwen2.5-Coder Instruct, CPU)
+    embedded:1.5b+torch | embedded:0.5b+ct2      ... on a named engine (default: PREFSCRIBE_ENGINE or ct2)
     hf:<model id or local path>                  any transformers causal LM
     openai:<model>@<base_url>                    any OpenAI-compatible server (vLLM, SGLang, Ollama, ...)
 """
@@ -19,6 +20,7 @@ class ModelSpec:
     kind: str
     name: str
     base_url: str | None = None
+    engine: str | None = None  # embedded only: the runtime, when the spec names one
 
     def __str__(self) -> str:
         if self.kind == "openai":
@@ -30,10 +32,13 @@ def parse_spec(text: str) -> ModelSpec:
     text = (text or "").strip()
     kind, _, rest = text.partition(":")
     if kind == "embedded":
-        size = (rest or "1.5b").lower()
+        size, _, engine = rest.lower().partition("+")
+        size = size or "1.5b"
         if size not in ("1.5b", "0.5b"):
             raise ModelSpecError(f"unknown embedded size {rest!r} in {text!r}: use embedded:1.5b or embedded:0.5b")
-        return ModelSpec("embedded", size)
+        if engine and engine not in ("ct2", "torch"):
+            raise ModelSpecError(f"unknown engine {engine!r} in {text!r}: use +ct2 or +torch")
+        return ModelSpec("embedded", size, engine=engine or None)
     if kind == "hf" and rest:
         return ModelSpec("hf", rest)
     if kind == "openai":
