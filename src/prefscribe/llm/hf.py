@@ -113,15 +113,18 @@ class HFBackend:
         torch = _torch()
         encoded = [self._encode(self.render(p, prefill)) for p in prompts]
         option_ids = [self._option_token(prefill, o) for o in options]
-        shared = _common_prefix_length(encoded)
         with torch.inference_mode():
-            if shared >= 16 and len(encoded) > 1:
-                hidden = self._last_hidden_shared_prefix(encoded, shared)
-            else:
-                hidden = self._last_hidden(encoded)
+            hidden = torch.cat([self._group_hidden([encoded[i] for i in group])
+                                for group in _prefix_groups(encoded)])
             logprobs = self._token_logprobs(hidden, option_ids)
         return [OptionScores(logprobs=[float(x) for x in logprobs[row]], prompt_tokens=len(encoded[row]))
                 for row in range(len(encoded))]
+
+    def _group_hidden(self, encoded: list[list[int]]):
+        shared = _common_prefix_length(encoded)
+        if shared >= 16 and len(encoded) > 1:
+            return self._last_hidden_shared_prefix(encoded, shared)
+        return self._last_hidden(encoded)
 
     def _option_token(self, prefill: str, option: str) -> int:
         # The option's first token as it is tokenized right after the prefill (" A" after "Item").
@@ -206,6 +209,23 @@ def _as_list(value) -> list[int]:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [int(value)]
+
+
+def _prefix_groups(sequences: list[list[int]]) -> list[list[int]]:
+    """Indices of runs of consecutive sequences that share more than the whole batch does (e.g. the two
+    orders of one judgement in a batch of many): each run's prefix is then computed once for the run."""
+    if len(sequences) < 2:
+        return [list(range(len(sequences)))]
+    joins = [_common_prefix_length(sequences[i - 1:i + 1]) for i in range(1, len(sequences))]
+    floor = min(joins)
+    if max(joins) == floor:  # nothing shared beyond the common prefix: one batch
+        return [list(range(len(sequences)))]
+    groups = [[0]]
+    for i, join in enumerate(joins, start=1):
+        if join == floor:
+            groups.append([])
+        groups[-1].append(i)
+    return groups
 
 
 def _common_prefix_length(sequences: list[list[int]]) -> int:

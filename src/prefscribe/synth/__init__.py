@@ -9,7 +9,7 @@
 Modules, one job each: `_segments` (early/middle/late), `_scoring` (direct-prediction p(true), both
 orders), `_targets` (tractable targets, item order), `_generate` (target-aware candidates, leak check),
 `_merge`, `_records` (SFT records in the inference prompt), `_funnel` (what was kept, dropped and why),
-`_journal` (resuming), `_calls` (cached and concurrent model calls), `_pipeline` (the stages in order).
+`_journal` (resuming), `_calls` (judge calls over worker threads), `_pipeline` (the stages in order).
 """
 
 from ._config import SynthConfig
