@@ -20,7 +20,6 @@ from typing import Literal
 from pydantic import BaseModel
 
 from .cache import CachedCalls, ResultCache
-from .errors import InputError
 from .llm.base import GREEDY, Backend, Completion, Conversation, OptionScores, Progress, Sampling
 from .prompts import JUDGE_OPTIONS, JUDGE_PREFILL, PromptSet, get_prompts, parse_selection
 
@@ -168,21 +167,26 @@ class Judge:
 
     # ---------------------------------------------------------------------------------- likelihood
     def _likelihood(self, tasks: Sequence[ChoiceTask]) -> list[Choice]:
+        """The profile's gain in each item's log-likelihood, log p(y | x, P) - log p(y | x); without a
+        profile, the plain log p(y | x) (the baseline ranking). All tasks in one backend call."""
         prompts: list[Conversation] = []
         items: list[str] = []
         for task in tasks:
-            if not task.preference:
-                raise InputError("the likelihood method compares with and without a profile: give a profile")
             context = task.context or "Recommend an item to me."
-            with_p = self.prompts.respond_messages(task.preference, context)
+            if task.preference:
+                with_p = self.prompts.respond_messages(task.preference, context)
+                prompts += [with_p, with_p]
+                items += [task.a, task.b]
             without = self.prompts.respond_messages(None, context)
-            prompts += [with_p, with_p, without, without]
-            items += [task.a, task.b, task.a, task.b]
-        scores = self.backend.continuation_logprobs(prompts, items) if prompts else []
+            prompts += [without, without]
+            items += [task.a, task.b]
+        scores = iter(self.backend.continuation_logprobs(prompts, items) if prompts else [])
         out = []
-        for n in range(len(tasks)):
-            la, lb, la0, lb0 = scores[4 * n: 4 * n + 4]
-            p_a = two_way(la - la0, lb - lb0)
+        for task in tasks:
+            la, lb = (next(scores), next(scores)) if task.preference else (0.0, 0.0)
+            la0, lb0 = next(scores), next(scores)
+            gain_a, gain_b = (la - la0, lb - lb0) if task.preference else (la0, lb0)
+            p_a = two_way(gain_a, gain_b)
             out.append(Choice(choice="a" if p_a >= 0.5 else "b", p_a=p_a, p_b=1.0 - p_a, method="likelihood"))
         return out
 
