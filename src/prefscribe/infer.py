@@ -118,7 +118,7 @@ class Inferrer:
 
     def _to_result(self, completion: Completion, plan: _Plan, past: Profile | None) -> Result:
         usage = Usage(prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens)
-        common = dict(model=self.backend.info.spec, prompt_version=self.prompts.version, usage=usage)
+        common = {"model": self.backend.info.spec, "prompt_version": self.prompts.version, "usage": usage}
         if completion.finish_reason == "error":
             return InferenceFailure(error=completion.error or "model call failed", raw="", **common)
         parsed = parse_profile(completion.text, self.style, completion.finish_reason)

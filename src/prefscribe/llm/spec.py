@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ModelSpecError
+from .embedded import DEFAULT_SIZE, MODELS
 
 DEFAULT_SPEC = "embedded"
+SERVER_KINDS = frozenset({"openai"})  # backends that call a server: they take calls concurrently
 
 
 @dataclass(frozen=True)
@@ -30,9 +32,10 @@ def parse_spec(text: str) -> ModelSpec:
     text = (text or "").strip()
     kind, _, rest = text.partition(":")
     if kind == "embedded":
-        size = (rest or "1.5b").lower()
-        if size not in ("1.5b", "0.5b"):
-            raise ModelSpecError(f"unknown embedded size {rest!r} in {text!r}: use embedded:1.5b or embedded:0.5b")
+        size = (rest or DEFAULT_SIZE).lower()
+        if size not in MODELS:
+            choices = " or ".join(f"embedded:{s}" for s in MODELS)
+            raise ModelSpecError(f"unknown embedded size {rest!r} in {text!r}: use {choices}")
         return ModelSpec("embedded", size)
     if kind == "hf" and rest:
         return ModelSpec("hf", rest)
@@ -48,3 +51,8 @@ def parse_spec(text: str) -> ModelSpec:
     raise ModelSpecError(
         f"unknown model spec {text!r}: use 'embedded', 'embedded:0.5b', 'hf:<id-or-path>' or "
         "'openai:<model>@<base_url>'")
+
+
+def is_server(spec: str) -> bool:
+    """Whether the backend of `spec` (as typed, or a backend's canonical info.spec) calls a server."""
+    return parse_spec(spec).kind in SERVER_KINDS
