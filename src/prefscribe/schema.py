@@ -6,6 +6,7 @@ Every reader reports the file, the line and the field of bad input and stops: no
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -90,9 +91,12 @@ def _field_of(error: ValidationError) -> tuple[str, str]:
     return field, first["msg"]
 
 
+STDIN = "-"  # a path argument that means standard input
+
+
 def _read_text(path: Path) -> str:
     try:
-        raw = path.read_bytes()
+        raw = sys.stdin.buffer.read() if str(path) == STDIN else path.read_bytes()
     except FileNotFoundError:
         raise InputError("file not found", path=str(path)) from None
     except OSError as exc:
@@ -136,23 +140,28 @@ def read_history(path: str | Path, *, allow_empty: bool = False) -> list[Interac
 
 
 def read_profile(path: str | Path) -> Profile:
-    """Read a profile written by `infer --json`, or a plain-text profile (a person may write one)."""
+    """Read a profile written by `infer --json`, or a plain-text profile (a person may write one);
+    `-` reads standard input."""
     path = Path(path)
-    text = _read_text(path)
+    return profile_from_text(_read_text(path), str(path) if str(path) != STDIN else "<stdin>")
+
+
+def profile_from_text(text: str, source: str = "<text>") -> Profile:
+    """A profile from the JSON of `infer --json` or from plain text; `source` names it in errors."""
     if not text.strip():
-        raise InputError("the profile is empty", path=str(path))
+        raise InputError("the profile is empty", path=source)
     stripped = text.lstrip()
     if stripped.startswith("{"):
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InputError(f"looks like JSON but is malformed ({exc.msg})", path=str(path),
+            raise InputError(f"looks like JSON but is malformed ({exc.msg})", path=source,
                              line=exc.lineno) from None
         try:
             return Profile.model_validate(obj)
         except ValidationError as exc:
             field, msg = _field_of(exc)
-            raise InputError(msg, path=str(path), field=field) from None
+            raise InputError(msg, path=source, field=field) from None
     return Profile(profile=text.strip(), author="person")
 
 

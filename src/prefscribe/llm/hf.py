@@ -4,7 +4,8 @@ and continuation likelihoods. The embedded default model runs through this backe
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ModelUnavailableError
@@ -48,7 +49,8 @@ class HFBackend:
                 torch_dtype = torch.bfloat16
             else:
                 torch_dtype = getattr(torch, dtype)
-            model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
+            with _no_loading_bar():
+                model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
         except OSError as exc:
             raise ModelUnavailableError(
                 f"cannot load transformers model {path!s}: {exc}. Give a local path or a model id "
@@ -203,6 +205,21 @@ class HFBackend:
                     logprobs = torch.log_softmax(head(states).float(), dim=-1)
                     scores.append(float(logprobs[torch.arange(len(cont)), torch.tensor(cont)].sum()))
         return scores
+
+
+@contextmanager
+def _no_loading_bar() -> Iterator[None]:
+    """Without transformers' "Loading weights" bar: local weights load in seconds, and a bar on every
+    start (the CLI's, the service's) is noise; prefscribe says itself when a first start converts weights."""
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
 
 
 def _as_list(value) -> list[int]:

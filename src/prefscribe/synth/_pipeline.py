@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cache import CachedCalls, ResultCache
+from ..errors import InputError
 from ..judge import ChoiceTask, Judge
 from ..llm.base import Backend, Progress
 from ..prompts import PromptSet, RenderedHistory, get_prompts
@@ -142,7 +143,7 @@ class Synthesizer:
             data: dict[str, Any] | None = None) -> SynthResult:
         ids = [u.user_id for u in users]
         if len(set(ids)) != len(ids):
-            raise ValueError("user ids must be unique: the journal and the records are keyed by them")
+            raise InputError("user ids must be unique: the journal and the records are keyed by them", field="user_id")
         done = dict(journal.done) if journal else {}
         todo = [u for u in users if u.user_id not in done]
         advance_users = self.progress("users", len(users))
