@@ -10,7 +10,9 @@ import pytest
 
 from prefscribe.cache import ResultCache
 from prefscribe.curriculum import (
+    NO_POINTS,
     PRESETS,
+    TOO_FEW_POINTS,
     PruneSettings,
     ScoredPoint,
     alpha_threshold,
@@ -20,7 +22,6 @@ from prefscribe.curriculum import (
     rl_record,
     select,
 )
-from prefscribe.curriculum._select import NO_POINTS, TOO_FEW_POINTS
 from prefscribe.errors import InputError
 from prefscribe.schema import Interaction
 from prefscribe.synth import DirectScorer, Point
