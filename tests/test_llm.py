@@ -106,6 +106,21 @@ def test_tiny_model_infers_and_judges_end_to_end(tiny_backend):
     assert 0 < likelihood.p_a < 1
 
 
+def test_likelihood_choices_in_one_batch_equal_one_by_one(tiny_backend):
+    from prefscribe.judge import two_way
+
+    judge = Judge(tiny_backend, method="likelihood")
+    tasks = [ChoiceTask(a="cats", b="dogs", context="pet?", preference="Likes cats."),
+             ChoiceTask(a="tea", b="coffee", context=None, preference=None),  # no profile: the plain ranking
+             ChoiceTask(a="rain", b="sun", context="weather?", preference="Likes sun.")]
+    together = judge.choose_many(tasks)
+    apart = [judge.choose(t) for t in tasks]
+    assert [c.p_a for c in together] == pytest.approx([c.p_a for c in apart], abs=1e-4)
+    without = judge.prompts.respond_messages(None, "Recommend an item to me.")
+    la, lb = tiny_backend.continuation_logprobs([without, without], ["tea", "coffee"])
+    assert together[1].p_a == pytest.approx(two_way(la, lb), abs=1e-4)
+
+
 def test_openai_backend_against_a_real_http_server(tiny_backend):
     prompts = _judge_prompts()
     local = tiny_backend.option_logprobs(prompts, JUDGE_PREFILL, JUDGE_OPTIONS)
