@@ -75,7 +75,10 @@ class Inferrer:
         sampling = self.config.sampling or DEFAULT_SAMPLING[self.style]
         overrides = {"max_new_tokens": self.config.max_new_tokens, "seed": self.config.seed}
         self.sampling = replace(sampling, **{k: v for k, v in overrides.items() if v is not None})
-        self._calls = CachedCalls(self.backend, self.cache, self.prompts.version)
+
+    @property
+    def _calls(self) -> CachedCalls:
+        return CachedCalls(self.backend, self.cache, self.prompts.version)  # the fields as they are now
 
     # ------------------------------------------------------------------------------------------ plan
     def plan(self, job: InferJob) -> _Plan:

@@ -111,9 +111,12 @@ class Judge:
     def __post_init__(self) -> None:
         self.prompts = self.prompts or get_prompts()
         self._rng = random.Random(self.seed)
-        self._calls = CachedCalls(self.backend, self.cache, self.prompts.version)
         if self.method == "logprobs" and not self.backend.info.supports_logprobs:
             self.method = "generation"
+
+    @property
+    def _calls(self) -> CachedCalls:
+        return CachedCalls(self.backend, self.cache, self.prompts.version)  # the fields as they are now
 
     def _orders_for_task(self) -> list[Order]:
         if self.orders == "both":
