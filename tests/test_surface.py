@@ -93,3 +93,21 @@ def test_the_readme_library_example_runs_on_a_scripted_model(fake_backend, tmp_p
     assert isinstance(scope["profile"], prefscribe.Profile) and scope["profile"].covers == 7
     assert [s.covers for s in scope["steps"]] == [2, 4, 6]
     assert scope["choice"].p_a == pytest.approx(0.5) and len(scope["choice"].orders) == 2
+
+
+def _all_modules():
+    import pkgutil
+
+    for info in pkgutil.walk_packages(prefscribe.__path__, "prefscribe."):
+        if not info.name.endswith("__main__"):
+            yield importlib.import_module(info.name)
+
+
+def test_every_exception_prefscribe_defines_is_a_prefscribe_error():
+    """A closed tree: `except PrefscribeError` catches everything the library raises on purpose. The service's
+    HTTP exceptions (ApiError, ...) are its handlers' business: they never leave the app."""
+    defined = {obj for module in _all_modules() for obj in vars(module).values()
+               if inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__.startswith("prefscribe.")
+               and not obj.__module__.startswith("prefscribe.service")}
+    assert prefscribe.InputError in defined
+    assert [cls.__qualname__ for cls in defined if not issubclass(cls, prefscribe.PrefscribeError)] == []
