@@ -85,7 +85,7 @@ class HFBackend:
             ids = torch.tensor([[pad] * (width - len(encoded[i])) + encoded[i] for i in batch])
             mask = torch.tensor([[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in batch])
             torch.manual_seed(sampling.seed)
-            kwargs = dict(max_new_tokens=sampling.max_new_tokens, pad_token_id=pad)
+            kwargs = {"max_new_tokens": sampling.max_new_tokens, "pad_token_id": pad}
             if sampling.min_new_tokens:
                 kwargs["min_new_tokens"] = sampling.min_new_tokens
             if sampling.temperature > 0:
