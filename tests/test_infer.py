@@ -113,6 +113,7 @@ def test_entries_cached_before_the_shared_layer_still_hit(fake_backend, tmp_path
     messages = inferrer.plan(InferJob(HISTORY)).messages
     key = cache_key(role="infer", model="fake:test", prompts=inferrer.prompts.version, style="direct",
                     sampling=inferrer.sampling.__dict__, messages=messages)
+    assert inferrer.plan(InferJob(HISTORY)).key == key  # the key a plan names is where run() looks
     cache.put(key, {"text": "Cached.", "prompt_tokens": 1, "completion_tokens": 1, "finish_reason": "stop",
                     "error": None})
     assert inferrer.run([InferJob(HISTORY)])[0].profile == "Cached."

@@ -98,10 +98,15 @@ class CachedCalls:
         return cache_key(role=role, model=self.backend.info.spec, prompts=self.prompt_version, messages=messages,
                          **parts)
 
+    def generation_key(self, role: str, messages: Conversation, sampling: Sampling,
+                       key_parts: Mapping[str, Any] | None = None) -> str:
+        """The cache key `generate` files this prompt's completion under."""
+        return self.key(role, messages, sampling=sampling.__dict__, **(key_parts or {}))
+
     def generate(self, prompts: Sequence[Conversation], sampling: Sampling, *, role: str,
                  progress: Progress | None = None, key_parts: Mapping[str, Any] | None = None) -> list[Completion]:
         """One completion per prompt. `key_parts`: more of what determines the reply (e.g. the profile style)."""
-        keys = [self.key(role, p, sampling=sampling.__dict__, **(key_parts or {})) for p in prompts]
+        keys = [self.generation_key(role, p, sampling, key_parts) for p in prompts]
         out: list[Completion | None] = [self._get(k, Completion) for k in keys]
         todo = [i for i, hit in enumerate(out) if hit is None]
         if progress and len(todo) < len(prompts):

@@ -27,6 +27,7 @@ DEFAULT_SAMPLING: dict[str, Sampling] = {
     "reasoning": Sampling(max_new_tokens=4096),
     "direct": Sampling(max_new_tokens=256),
 }
+ROLE = "infer"  # the role part of every profile's cache key
 BUDGET_MARGIN = 32  # tokens of slack between the estimated prompt and the context window
 
 
@@ -59,6 +60,7 @@ class InferJob:
 class _Plan:
     messages: Conversation
     covers: int
+    key: str  # where the reply is cached (batch/ looks it up before sending the prompt elsewhere)
 
 
 @dataclass
@@ -80,6 +82,10 @@ class Inferrer:
     def _calls(self) -> CachedCalls:
         return CachedCalls(self.backend, self.cache, self.prompts.version)  # the fields as they are now
 
+    @property
+    def _key_parts(self) -> dict[str, str]:
+        return {"style": self.style}  # the same messages and sampling in another style is another entry
+
     # ------------------------------------------------------------------------------------------ plan
     def plan(self, job: InferJob) -> _Plan:
         past_text = job.past.profile if job.past else None
@@ -97,7 +103,8 @@ class Inferrer:
         if rendered.kept == 0:
             raise InputError(f"the most recent interaction alone exceeds the {budget}-token history budget")
         messages = self.prompts.inference_messages(rendered, past_text, self.style)
-        return _Plan(messages, (job.past.covers if job.past else 0) + rendered.kept)
+        key = self._calls.generation_key(ROLE, messages, self.sampling, self._key_parts)
+        return _Plan(messages, (job.past.covers if job.past else 0) + rendered.kept, key)
 
     # ------------------------------------------------------------------------------------------- run
     def run(self, jobs: Sequence[InferJob], progress: Progress | None = None) -> list[Result]:
@@ -113,8 +120,8 @@ class Inferrer:
             else:
                 plans[i] = self.plan(job)
         order = list(plans)
-        completions = self._calls.generate([plans[i].messages for i in order], self.sampling, role="infer",
-                                           progress=progress, key_parts={"style": self.style})
+        completions = self._calls.generate([plans[i].messages for i in order], self.sampling, role=ROLE,
+                                           progress=progress, key_parts=self._key_parts)
         for i, completion in zip(order, completions):
             results[i] = self._to_result(completion, plans[i], jobs[i].past)
         return results  # type: ignore[return-value]
