@@ -1,7 +1,7 @@
 """Write or update a user's preference profile from interactions: full history, streaming updates,
 many users at once (batched on local models, concurrent on servers), every reply cached.
 
-    profile = infer(backend, history)                    # full history
+    profile = infer(backend, history)                    # full history (cached in the user cache; cache=None: off)
     profile = infer(backend, new_items, past=profile)    # streaming update: only the new interactions
     steps = stream(backend, history, segments=3)         # one profile per consecutive segment
 """
