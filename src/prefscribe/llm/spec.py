@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ModelSpecError
+from .embedded import DEFAULT_SIZE, ENGINES, MODELS
 
 DEFAULT_SPEC = "embedded"
+SERVER_KINDS = frozenset({"openai"})  # backends that call a server: they take calls concurrently
 
 
 @dataclass(frozen=True)
@@ -33,11 +35,13 @@ def parse_spec(text: str) -> ModelSpec:
     kind, _, rest = text.partition(":")
     if kind == "embedded":
         size, _, engine = rest.lower().partition("+")
-        size = size or "1.5b"
-        if size not in ("1.5b", "0.5b"):
-            raise ModelSpecError(f"unknown embedded size {rest!r} in {text!r}: use embedded:1.5b or embedded:0.5b")
-        if engine and engine not in ("ct2", "torch"):
-            raise ModelSpecError(f"unknown engine {engine!r} in {text!r}: use +ct2 or +torch")
+        size = size or DEFAULT_SIZE
+        if size not in MODELS:
+            choices = " or ".join(f"embedded:{s}" for s in MODELS)
+            raise ModelSpecError(f"unknown embedded size {rest!r} in {text!r}: use {choices}")
+        if engine and engine not in ENGINES:
+            raise ModelSpecError(f"unknown engine {engine!r} in {text!r}: use " +
+                                 " or ".join(f"+{e}" for e in ENGINES))
         return ModelSpec("embedded", size, engine=engine or None)
     if kind == "hf" and rest:
         return ModelSpec("hf", rest)
@@ -53,3 +57,8 @@ def parse_spec(text: str) -> ModelSpec:
     raise ModelSpecError(
         f"unknown model spec {text!r}: use 'embedded', 'embedded:0.5b', 'hf:<id-or-path>' or "
         "'openai:<model>@<base_url>'")
+
+
+def is_server(spec: str) -> bool:
+    """Whether the backend of `spec` (as typed, or a backend's canonical info.spec) calls a server."""
+    return parse_spec(spec).kind in SERVER_KINDS
