@@ -20,7 +20,6 @@ from typing import Literal
 from pydantic import BaseModel
 
 from .cache import ResultCache, cache_key
-from .errors import InputError
 from .llm.base import GREEDY, Backend, Completion, Progress, Sampling
 from .prompts import JUDGE_OPTIONS, JUDGE_PREFILL, PromptSet, get_prompts, parse_selection
 
@@ -165,11 +164,13 @@ class Judge:
 
     # ---------------------------------------------------------------------------------- likelihood
     def _likelihood(self, task: ChoiceTask) -> Choice:
-        if not task.preference:
-            raise InputError("the likelihood method compares with and without a profile: give a profile")
         context = task.context or "Recommend an item to me."
-        with_p = self.prompts.respond_messages(task.preference, context)
         without = self.prompts.respond_messages(None, context)
+        if not task.preference:  # the baseline: the plain log p(y | x) ranking
+            la0, lb0 = self.backend.continuation_logprobs([without, without], [task.a, task.b])
+            p_a = two_way(la0, lb0)
+            return Choice(choice="a" if p_a >= 0.5 else "b", p_a=p_a, p_b=1.0 - p_a, method="likelihood")
+        with_p = self.prompts.respond_messages(task.preference, context)
         la, lb, la0, lb0 = self.backend.continuation_logprobs([with_p, with_p, without, without],
                                                               [task.a, task.b, task.a, task.b])
         gain_a, gain_b = la - la0, lb - lb0

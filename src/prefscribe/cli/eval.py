@@ -11,7 +11,7 @@ import typer
 from ..cache import ResultCache
 from ..data import cross_domain_pairs, interleave_noise, load, minilm_embedder, positive_only
 from ..errors import InputError
-from ..evaluate import EvalConfig, Evaluation, parse_settings, write_report
+from ..evaluate import SETTINGS, EvalConfig, Evaluation, parse_settings, write_report
 from ..infer import InferConfig, Inferrer
 from ..judge import Judge
 from ..llm import DEFAULT_SPEC, load_backend
@@ -44,7 +44,7 @@ def eval(
     benchmark: Annotated[str | None, typer.Option(help="Loader: psoups, upi, movielens, mind, amazon, "
                                                   "personamem, hicupid.")] = None,
     data: Annotated[str | None, typer.Option(help="File or folder of the benchmark.")] = None,
-    settings: Annotated[str, typer.Option(help="Comma list of none, gold, raw, full, streaming.")] =
+    settings: Annotated[str, typer.Option(help="Comma list of " + ", ".join(SETTINGS) + ".")] =
         "none,raw,full,streaming",
     model: Annotated[str, typer.Option("--model", "-m", help="Model that writes profiles.")] = DEFAULT_SPEC,
     judge: Annotated[str | None, typer.Option(help="Downstream model that chooses (default: --model).")] = None,
@@ -54,7 +54,9 @@ def eval(
     positive_only_: Annotated[bool, typer.Option("--positive-only", help="Drop every rejected item from "
                                                  "histories.")] = False,
     order: Annotated[str, typer.Option(help="both (debiased) or random (the paper's single order).")] = "both",
-    method: Annotated[str, typer.Option(help="Judge method: logprobs or generation.")] = "logprobs",
+    method: Annotated[str, typer.Option(help="Judge method: logprobs, generation, or likelihood (how much the "
+                                        "preference raises log p(item | context); `none` is the plain "
+                                        "log p(item | context) ranking).")] = "logprobs",
     noise_from: Annotated[str | None, typer.Option(help="Multi-interest noise source <benchmark>:<path>.")] = None,
     noise: Annotated[str, typer.Option(help="Noise intensities, e.g. 0,0.25,0.5,0.75.")] = "0,0.25,0.5,0.75",
     cross_domain: Annotated[str | None, typer.Option(help="<a>:<path>,<b>:<path>: pair users across two "
@@ -73,14 +75,17 @@ def eval(
         names = parse_settings(settings)
         if order not in ("both", "random"):
             raise InputError("--order must be both or random", field="order")
-        if method not in ("logprobs", "generation"):
-            raise InputError("--method must be logprobs or generation", field="method")
+        if method not in ("logprobs", "generation", "likelihood"):
+            raise InputError("--method must be logprobs, generation or likelihood", field="method")
         options = _loader_options(loader_option or [])
         variants = _datasets(benchmark, data, limit, seed, positive_only_, noise_from, noise, cross_domain, top_n,
                              options)
         cache = None if no_cache else ResultCache()
         writer = load_backend(model)
         judge_backend = load_backend(judge) if judge else writer
+        if method == "likelihood" and not judge_backend.info.supports_likelihood:
+            raise InputError(f"{judge_backend.info.spec} gives no log-likelihoods: use --method logprobs",
+                             field="method")
         prompt_set = get_prompts(prompts)
         config = InferConfig(style=style, prompts=prompt_set)
         inferrer = Inferrer(writer, config, cache)
@@ -92,11 +97,13 @@ def eval(
                 "prompt_version": prompt_set.version, "loader_options": options, "style": inferrer.style,
                 "sampling": inferrer.sampling.__dict__, "noise_from": noise_from, "cross_domain": cross_domain}
         for bench_name, variant, records in variants:
-            if "gold" in names and not any(r.gold_preference for r in records):
-                raise InputError(f"{bench_name} has no gold preference text: drop 'gold' from --settings",
-                                 field="settings")
+            gold_only = [n for n in names if SETTINGS[n].needs_gold]
+            if gold_only and not any(r.gold_preference for r in records):
+                raise InputError(f"{bench_name} has no gold preference text: drop {', '.join(gold_only)} from "
+                                 "--settings", field="settings")
             evaluation = Evaluation(inferrer, chooser, EvalConfig(
                 benchmark=bench_name, settings=names, out=out, segments=segments, chunk=chunk, variant=variant,
+                seed=seed,
                 run_meta={**meta, "loader_meta": records[0].meta if records else {}}))
             with progress_bars() as bars:
                 evaluation.run(records, bars)
