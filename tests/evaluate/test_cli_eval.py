@@ -84,3 +84,16 @@ def test_eval_cli_rejects_an_unknown_method(tmp_path):
     result = runner.invoke(app, ["eval", "--benchmark", "psoups", "--data", "x", "--settings", "mismatched",
                                  "--method", "sampling", "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "--method" in result.output
+
+
+@needs_data
+def test_eval_cli_builds_noise_and_positive_only_variants(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["eval", "--benchmark", "mind", "--data", str(DATA / "mind/sample400by_ratio.csv"),
+                                 "--settings", "none", "--model", f"hf:{tiny_model_dir}", "--limit", "2",
+                                 "--positive-only", "--noise-from", f"movielens:{DATA / 'movielens'}",
+                                 "--noise", "0,0.5", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((out / "summary.json").read_text())["results"]
+    assert sorted((r["variant"], r["n"]) for r in rows) == [("noise=0,positive-only", 2),
+                                                            ("noise=0.5,positive-only", 2)]
