@@ -220,3 +220,15 @@ def test_likelihood_method_has_its_own_no_profile_baseline(fake_backend, tmp_pat
     none = [r for r in items(tmp_path) if r["setting"] == "none"]
     expected = 1 / (1 + math.exp(-0.5))  # two_way(-5, -5.5) for GOOD users
     assert sorted({round(r["p_true"], 6) for r in none}) == [round(1 - expected, 6), round(expected, 6)]
+
+
+def test_gold_mismatched_always_borrows_another_persona(fake_backend, tmp_path):
+    """Three users of one persona and one of the other: a one-to-one derangement must give two of the three a
+    donor of their own persona; their gold control still reads the other persona's text."""
+    recs = users(8)
+    recs = [r for r in recs if r.gold_preference == "Prefers GOOD items."][:3] + [recs[1]]
+    results = evaluate(make_backend(fake_backend), tmp_path, ["gold", "gold_mismatched"], recs=recs)
+    assert results["gold_mismatched"]["failed"] == 0 and results["gold_mismatched"]["accuracy"] == 0.0
+    gold = {r.user_id: r.gold_preference for r in recs}
+    for item in (i for i in items(tmp_path) if i["setting"] == "gold_mismatched"):
+        assert item["preference"] == gold[item["donor"]] != gold[item["user_id"]]

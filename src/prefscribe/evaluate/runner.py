@@ -113,6 +113,13 @@ class Evaluation:
     def segments(self) -> int:
         return self.config.segments
 
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    def users(self) -> list[UserRecord]:
+        return list(self._users.values())
+
     def generic_text(self) -> str:
         return self.judge.prompts.generic_preference()
 

@@ -71,6 +71,10 @@ class SettingContext(Protocol):
 
     benchmark: str
     segments: int
+    seed: int
+
+    def users(self) -> Sequence[UserRecord]:
+        """Every user of the run (the chunk being judged is a part of them)."""
 
     def profiles(self, kind: ProfileKind, users: Sequence[UserRecord]) -> list[Preference]:
         """Each user's profile written the `kind` way; written once per run, shared by every setting."""
@@ -127,12 +131,14 @@ class GoldMismatched(Setting):
         out = []
         for user in users:
             donor = ctx.donor(user)
-            text = donor.gold_preference
-            if text is None or text == user.gold_preference:
+            if not donor.gold_preference or donor.gold_preference == user.gold_preference:
+                # The derangement gave a same-persona donor (one persona holds more than half the users).
+                donor = other_persona(user, ctx.users(), ctx.seed) or donor
+            if not donor.gold_preference or donor.gold_preference == user.gold_preference:
                 out.append(Preference(None, info={"donor": donor.user_id,
                                                   "error": "no user with another gold persona to borrow from"}))
             else:
-                out.append(Preference(text, info={"donor": donor.user_id}))
+                out.append(Preference(donor.gold_preference, info={"donor": donor.user_id}))
         return out
 
 
@@ -244,6 +250,13 @@ def donors(records: Sequence[UserRecord], seed: int) -> dict[str, str]:
     n, largest = len(laid), len(groups[keys[0]])
     shift = largest if largest < n else 1
     return {laid[i]: laid[(i + shift) % n] for i in range(n)}
+
+
+def other_persona(user: UserRecord, users: Sequence[UserRecord], seed: int) -> UserRecord | None:
+    """A user whose gold text differs from `user`'s, drawn with a generator of its own (seeded by the user)."""
+    others = sorted((u for u in users if u.gold_preference and u.gold_preference != user.gold_preference),
+                    key=lambda u: u.user_id)
+    return random.Random(f"gold-{seed}-{user.user_id}").choice(others) if others else None
 
 
 def check_no_target_in_history(records: Sequence[UserRecord]) -> None:
