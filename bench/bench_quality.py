@@ -107,11 +107,12 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
 
 def quality_table(folders: dict[str, Path]) -> str:
     """The comparisons of every run folder, the gain recovered, and the issue's acceptance checks."""
-    comparisons, gains = [], []
-    for folder in folders.values():
+    comparisons, gains, seconds = [], [], {}
+    for name, folder in folders.items():
         summary = json.loads((folder / "summary.json").read_text())
         comparisons += summary["comparisons"]
         gains += summary["gain_recovered"]
+        seconds[name] = sum(r["wall_seconds"] for r in summary["results"])
     lines = ["| benchmark | writer / judge | a - b | n | diff (points) | 95% CI |", "|---|---|---|---|---|---|"]
     for c in sorted(comparisons, key=lambda c: (list(folders).index(c["benchmark"]) if c["benchmark"] in folders
                                                  else 99, c["model"], c["judge"], c["variant"],
@@ -125,7 +126,9 @@ def quality_table(folders: dict[str, Path]) -> str:
     for g in gains:
         value = "- (gold adds nothing over gold_mismatched)" if g["value"] is None else f"{100 * g['value']:.0f}%"
         lines.append(f"User-specific gain recovered on {g['benchmark']} ({g['model']} / {g['judge']}): {value}")
-    lines += ["", *acceptance(comparisons, gains)]
+    lines += ["", *acceptance(comparisons, gains), "",
+              "Model time recorded in the items (all runs, resumed ones included): "
+              + ", ".join(f"{name} {value / 3600:.2f} h" for name, value in seconds.items())]
     return "\n".join(lines) + "\n"
 
 
