@@ -186,14 +186,57 @@ class HFBackend:
 
     # --------------------------------------------------------------------------- continuation likelihood
     def continuation_logprobs(self, prompts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:
+        """A prompt given with several continuations (the likelihood judge's two items) is run once and its
+        KV cache shared by them; the other rows are batched as they come."""
+        encoded = [(self._encode(self.render(conv)), self._encode(cont)) for conv, cont in zip(prompts, continuations)]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, (prompt, _) in enumerate(encoded):
+            groups.setdefault(tuple(prompt), []).append(i)
+        scores: list[float | None] = [None] * len(encoded)
+        alone = []
+        for prompt, rows in groups.items():
+            if len(rows) > 1 and len(prompt) > 1:
+                for start in range(0, len(rows), self.batch_size):
+                    part = rows[start:start + self.batch_size]
+                    for i, score in zip(part, self._shared_prompt_logprobs(list(prompt), [encoded[i][1] for i in part])):
+                        scores[i] = score
+            else:
+                alone.extend(rows)
+        for i, score in zip(alone, self._batched_logprobs([encoded[i] for i in alone])):
+            scores[i] = score
+        return scores  # type: ignore[return-value]
+
+    def _shared_prompt_logprobs(self, prompt: list[int], continuations: list[list[int]]) -> list[float]:
+        """Run the prompt but its last token once; then each continuation, preceded by that last token (whose
+        state predicts the continuation's first token), against a copy of the prompt's KV cache."""
+        torch = _torch()
+        head = self.model.get_output_embeddings()
+        pad = self.tokenizer.pad_token_id
+        shared = len(prompt) - 1
+        n = len(continuations)
+        with torch.inference_mode():
+            cache = self._base(input_ids=torch.tensor([prompt[:shared]]), use_cache=True).past_key_values
+            cache.batch_repeat_interleave(n)
+            suffixes = [prompt[shared:] + cont for cont in continuations]
+            width = max(map(len, suffixes))
+            ids = torch.tensor([s + [pad] * (width - len(s)) for s in suffixes])
+            mask = torch.tensor([[1] * (shared + len(s)) + [0] * (width - len(s)) for s in suffixes])
+            positions = torch.arange(shared, shared + width).unsqueeze(0).expand(n, -1)
+            hidden = self._base(input_ids=ids, attention_mask=mask, past_key_values=cache, position_ids=positions,
+                                use_cache=True).last_hidden_state
+            scores = []
+            for row, cont in enumerate(continuations):
+                logprobs = torch.log_softmax(head(hidden[row, :len(cont)]).float(), dim=-1)
+                scores.append(float(logprobs[torch.arange(len(cont)), torch.tensor(cont)].sum()))
+        return scores
+
+    def _batched_logprobs(self, encoded: list[tuple[list[int], list[int]]]) -> list[float]:
         torch = _torch()
         scores: list[float] = []
         pad = self.tokenizer.pad_token_id
         head = self.model.get_output_embeddings()
-        for start in range(0, len(prompts), self.batch_size):
-            rows = []
-            for conv, cont in zip(prompts[start:start + self.batch_size], continuations[start:start + self.batch_size]):
-                rows.append((self._encode(self.render(conv)), self._encode(cont)))
+        for start in range(0, len(encoded), self.batch_size):
+            rows = encoded[start:start + self.batch_size]
             width = max(len(h) + len(c) for h, c in rows)
             ids = torch.tensor([h + c + [pad] * (width - len(h) - len(c)) for h, c in rows])
             mask = torch.tensor([[1] * (len(h) + len(c)) + [0] * (width - len(h) - len(c)) for h, c in rows])
