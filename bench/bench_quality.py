@@ -55,6 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-new-tokens", type=int, default=None, help="token limit of each profile")
     parser.add_argument("--prompts", default=None, help="prompt template folder (default: the built-in set)")
     parser.add_argument("--chunk", type=int, default=8)
+    parser.add_argument("--candidates", type=int, default=1,
+                        help="candidate profiles per user and step, kept by validation on own history pairs")
     return parser.parse_args(argv)
 
 
@@ -66,8 +68,8 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
     from prefscribe.infer import InferConfig, Inferrer
     from prefscribe.judge import Judge
     from prefscribe.llm import load_backend
-    from prefscribe.llm.base import Sampling
     from prefscribe.prompts import get_prompts
+    from prefscribe.validate import validated_inferrer
 
     wanted = parse_settings(args.settings)
     names = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
@@ -77,17 +79,17 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
     cache = ResultCache()
     writer, judge_backend = load_backend(args.model), load_backend(args.judge)
     prompts = get_prompts(args.prompts)
-    inferrer = Inferrer(writer, InferConfig(prompts=prompts), cache)
-    if args.max_new_tokens:
-        inferrer.sampling = Sampling(**{**inferrer.sampling.__dict__, "max_new_tokens": args.max_new_tokens})
+    inferrer = Inferrer(writer, InferConfig(prompts=prompts, max_new_tokens=args.max_new_tokens), cache)
     judge = Judge(judge_backend, method=args.method, seed=args.seed, prompts=prompts, cache=cache)
+    # Candidates are validated by the downstream judge on the user's own history pairs (never the target).
+    inferrer = validated_inferrer(inferrer, Judge(judge_backend, prompts=prompts, cache=cache), args.candidates)
 
     users = {}
     for name in names:
         loader, path, options, size = BENCHMARKS[name]
         users[name] = load(loader, args.data / path, limit=getattr(args, size), seed=args.seed, **options)
     folders = {name: args.out / name for name in names}
-    meta = {"model": writer.info.spec, "judge": judge_backend.info.spec, "seed": args.seed, "method": args.method,
+    meta = {"model": inferrer.writer, "candidates": args.candidates, "judge": judge_backend.info.spec, "seed": args.seed, "method": args.method,
             "prompt_version": prompts.version, "style": inferrer.style, "sampling": inferrer.sampling.__dict__,
             "bench": "bench_quality"}
     for phase in PHASES:

@@ -79,6 +79,11 @@ class Inferrer:
         self.sampling = replace(sampling, **{k: v for k, v in overrides.items() if v is not None})
 
     @property
+    def writer(self) -> str:
+        """Who writes the profiles, as evaluation results name it."""
+        return self.backend.info.spec
+
+    @property
     def _calls(self) -> CachedCalls:
         return CachedCalls(self.backend, self.cache, self.prompts.version)  # the fields as they are now
 

@@ -21,7 +21,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .infer import InferConfig, Inferrer, InferJob, Result
+from .infer import Inferrer, InferJob, Result
 from .judge import ChoiceTask, Judge
 from .llm.base import Progress
 from .schema import Interaction, Profile, Usage
@@ -42,10 +42,12 @@ class ValidatedInferrer(Inferrer):
         super().__post_init__()
         if self.judge is None:
             self.judge = Judge(self.backend, cache=self.cache)
-        base = self.sampling
-        self._seeded = [Inferrer(self.backend, dataclasses.replace(
-            self.config, sampling=dataclasses.replace(base, seed=base.seed + i)), self.cache)
-            for i in range(max(1, self.candidates))]
+        self._seeded = [Inferrer(self.backend, dataclasses.replace(self.config, seed=self.sampling.seed + i),
+                                 self.cache) for i in range(max(1, self.candidates))]
+
+    @property
+    def writer(self) -> str:
+        return f"{self.backend.info.spec} k={self.candidates} by {self.judge.backend.info.spec}"
 
     def run(self, jobs: Sequence[InferJob], progress: Progress | None = None) -> list[Result]:
         drafts = [writer.run(jobs) for writer in self._seeded]  # [candidate][job]
@@ -100,5 +102,5 @@ def validated_inferrer(inferrer: Inferrer, judge: Judge, candidates: int) -> Inf
     """`inferrer` itself for one candidate; otherwise the same writer with validation by `judge`."""
     if candidates <= 1:
         return inferrer
-    config: InferConfig = inferrer.config
-    return ValidatedInferrer(inferrer.backend, config, inferrer.cache, judge=judge, candidates=candidates)
+    return ValidatedInferrer(inferrer.backend, inferrer.config, inferrer.cache, judge=judge,
+                             candidates=candidates)

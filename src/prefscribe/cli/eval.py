@@ -15,8 +15,8 @@ from ..evaluate.variants import Dataset, cross_domain_variants, noise_variants, 
 from ..infer import InferConfig, Inferrer
 from ..judge import Judge
 from ..llm import DEFAULT_SPEC, load_backend
-from ..llm.base import Sampling
 from ..prompts import get_prompts
+from ..validate import validated_inferrer
 from .options import NoCacheOpt, PromptsOpt, console, errors_exit, progress_bars
 
 
@@ -66,6 +66,10 @@ def eval(
     chunk: Annotated[int, typer.Option(help="Users per inference batch.")] = 8,
     loader_option: Annotated[list[str] | None, typer.Option(help="KEY=VALUE passed to the loader, e.g. "
                                                             "max_history=30 (repeatable).")] = None,
+    candidates: Annotated[int, typer.Option(help="Candidate profiles per user and step; the one the validator "
+                                            "judges best on the user's own history pairs is kept.")] = 1,
+    validator: Annotated[str | None, typer.Option(help="Model that validates candidates (default: --judge).")
+                         ] = None,
     no_cache: NoCacheOpt = False,
     prompts: PromptsOpt = None,
 ) -> None:
@@ -86,12 +90,13 @@ def eval(
             raise InputError(f"{judge_backend.info.spec} gives no log-likelihoods: use --method logprobs",
                              field="method")
         prompt_set = get_prompts(prompts)
-        config = InferConfig(style=style, prompts=prompt_set)
+        config = InferConfig(style=style, prompts=prompt_set, max_new_tokens=max_new_tokens or None)
         inferrer = Inferrer(writer, config, cache)
-        if max_new_tokens:
-            inferrer.sampling = Sampling(**{**inferrer.sampling.__dict__, "max_new_tokens": max_new_tokens})
         chooser = Judge(judge_backend, method=method, orders=order, seed=seed, prompts=prompt_set, cache=cache)
-        meta = {"model": writer.info.spec, "judge": judge_backend.info.spec, "seed": seed, "limit": limit,
+        if candidates > 1:
+            checker = load_backend(validator) if validator else judge_backend
+            inferrer = validated_inferrer(inferrer, Judge(checker, prompts=prompt_set, cache=cache), candidates)
+        meta = {"model": inferrer.writer, "candidates": candidates, "judge": judge_backend.info.spec, "seed": seed, "limit": limit,
                 "data": data, "settings": names, "order": order, "method": method, "segments": segments,
                 "prompt_version": prompt_set.version, "loader_options": options, "style": inferrer.style,
                 "sampling": inferrer.sampling.__dict__, "noise_from": noise_from, "cross_domain": cross_domain}

@@ -15,6 +15,7 @@ from ..judge import RESPOND_SAMPLING, ChoiceTask, Judge, Method, Orders
 from ..llm import DEFAULT_SPEC, load_backend
 from ..prompts import Style, get_prompts
 from ..schema import InferenceFailure, Profile, profile_from_text, read_history, read_profile
+from ..validate import validated_inferrer
 from .options import (
     JsonOpt,
     ModelOpt,
@@ -33,7 +34,7 @@ ProfileTextOpt = Annotated[str | None, typer.Option(help="The user's profile as 
 
 def _profile_json(result: Profile) -> dict:
     return result.model_dump(include={"profile", "reasoning", "model", "prompt_version", "covers", "usage",
-                                      "parent", "author"})
+                                      "parent", "author", "validation"})
 
 
 def infer(
@@ -46,6 +47,10 @@ def infer(
                                               "default: by model.")] = None,
     max_new_tokens: Annotated[int | None, typer.Option(min=1, help="Token limit of each reply.")] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    candidates: Annotated[int, typer.Option(min=1, help="Candidate profiles to write; the one that best predicts "
+                                            "the history's own choices (judged by --validator) is kept.")] = 1,
+    validator: Annotated[str | None, typer.Option(help="Model that judges the candidates (default: --model).")
+                         ] = None,
     as_json: JsonOpt = False,
     no_cache: NoCacheOpt = False,
     prompts: PromptsOpt = None,
@@ -57,7 +62,11 @@ def infer(
         if style is not None:
             check_choice("style", style, Style)
         config = InferConfig(style=style, max_new_tokens=max_new_tokens, seed=seed, prompts=get_prompts(prompts))
-        inferrer = Inferrer(load_backend(model), config, None if no_cache else ResultCache())
+        cache = None if no_cache else ResultCache()
+        inferrer = Inferrer(load_backend(model), config, cache)
+        if candidates > 1:
+            checker = load_backend(validator) if validator else inferrer.backend
+            inferrer = validated_inferrer(inferrer, Judge(checker, prompts=config.prompts, cache=cache), candidates)
         with progress_bar(f"profile ({inferrer.backend.info.spec})", segments) as advance:
             steps = inferrer.stream_many([interactions], segments, [past_profile], progress=advance)[0]
         final = steps[-1]

@@ -163,7 +163,7 @@ class Evaluation:
 
     def _remember_written_profiles(self) -> None:
         """Profiles already in items.jsonl (same writer, same variant): a control run later borrows those."""
-        writer = self.inferrer.backend.info.spec
+        writer = self.inferrer.writer
         for row in _load_items(self.items_path):
             if (row["setting"] in ("full", "streaming") and row["model"] == writer
                     and row.get("variant", "") == self.config.variant):
@@ -179,7 +179,7 @@ class Evaluation:
         self._donors = {}
         self._remember_written_profiles()
         done = _done_keys(self.items_path)
-        models = (self.inferrer.backend.info.spec, self.judge.backend.info.spec)
+        models = (self.inferrer.writer, self.judge.backend.info.spec)
         for name in cfg.settings:
             setting = SETTINGS[name]
             todo = [r for r in records if (r.user_id, name, cfg.variant, *models) not in done]
@@ -198,7 +198,7 @@ class Evaluation:
     def _judge(self, users: Sequence[UserRecord], setting: Setting, preferences: Sequence[Preference]
                ) -> list[dict]:
         rows = [{"user_id": u.user_id, "benchmark": self.config.benchmark, "setting": setting.name,
-                 "variant": self.config.variant, "model": self.inferrer.backend.info.spec,
+                 "variant": self.config.variant, "model": self.inferrer.writer,
                  "judge": self.judge.backend.info.spec, "prompt_version": self.judge.prompts.version,
                  "preference": p.text, **p.info} for u, p in zip(users, preferences)]
         asked = [i for i, p in enumerate(preferences) if not (p.required and p.text is None)]

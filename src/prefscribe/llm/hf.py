@@ -150,6 +150,14 @@ class HFBackend:
             picked = picked + head.bias[token_ids].float()
         return picked - normalizer
 
+    def _cache_kwarg(self, cache) -> dict:
+        """The KV cache argument under the name this transformers version takes (`cache` since 5.x;
+        the old `past_key_values` still works there but warns on every call)."""
+        import inspect
+
+        accepted = inspect.signature(self.model.base_model.forward).parameters
+        return {"cache": cache} if "cache" in accepted else {"past_key_values": cache}
+
     def _base(self, **kwargs):
         # The decoder without its output layer: we compute logits only where we need them.
         return self.model.base_model(**kwargs)
@@ -169,7 +177,7 @@ class HFBackend:
         """Run the common prefix once, then every suffix against a copy of its KV cache."""
         torch = _torch()
         prefix = torch.tensor([encoded[0][:shared]])
-        cache = self._base(input_ids=prefix, use_cache=True).past_key_values
+        cache = _kv_cache(self._base(input_ids=prefix, use_cache=True))
         n = len(encoded)
         cache.batch_repeat_interleave(n)
         suffixes = [seq[shared:] for seq in encoded]
@@ -179,7 +187,7 @@ class HFBackend:
         ids = torch.tensor([s + [pad] * (width - len(s)) for s in suffixes])
         mask = torch.tensor([[1] * (shared + len(s)) + [0] * (width - len(s)) for s in suffixes])
         positions = torch.arange(shared, shared + width).unsqueeze(0).expand(n, -1)
-        out = self._base(input_ids=ids, attention_mask=mask, past_key_values=cache, position_ids=positions,
+        out = self._base(input_ids=ids, attention_mask=mask, **self._cache_kwarg(cache), position_ids=positions,
                          use_cache=True)
         last = torch.tensor([len(s) - 1 for s in suffixes])
         return out.last_hidden_state[torch.arange(n), last]
@@ -215,14 +223,14 @@ class HFBackend:
         shared = len(prompt) - 1
         n = len(continuations)
         with torch.inference_mode():
-            cache = self._base(input_ids=torch.tensor([prompt[:shared]]), use_cache=True).past_key_values
+            cache = _kv_cache(self._base(input_ids=torch.tensor([prompt[:shared]]), use_cache=True))
             cache.batch_repeat_interleave(n)
             suffixes = [prompt[shared:] + cont for cont in continuations]
             width = max(map(len, suffixes))
             ids = torch.tensor([s + [pad] * (width - len(s)) for s in suffixes])
             mask = torch.tensor([[1] * (shared + len(s)) + [0] * (width - len(s)) for s in suffixes])
             positions = torch.arange(shared, shared + width).unsqueeze(0).expand(n, -1)
-            hidden = self._base(input_ids=ids, attention_mask=mask, past_key_values=cache, position_ids=positions,
+            hidden = self._base(input_ids=ids, attention_mask=mask, **self._cache_kwarg(cache), position_ids=positions,
                                 use_cache=True).last_hidden_state
             scores = []
             for row, cont in enumerate(continuations):
@@ -263,6 +271,11 @@ def _no_loading_bar() -> Iterator[None]:
     finally:
         if shown:
             hf_logging.enable_progress_bar()
+
+
+def _kv_cache(output):
+    """The KV cache of a forward pass: `cache` in transformers 5.x, `past_key_values` before (it warns now)."""
+    return output.cache if "cache" in output else output.past_key_values
 
 
 def _as_list(value) -> list[int]:

@@ -18,8 +18,9 @@ from ..llm.base import Conversation
 from ..schema import Interaction
 
 Style = Literal["reasoning", "direct"]
-BUILTIN = Path(__file__).parent / "templates" / "v1"
+TEMPLATES = Path(__file__).parent / "templates"  # one folder per built-in version; older ones stay selectable
 BUILTIN_VERSION = "v1"
+BUILTIN = TEMPLATES / BUILTIN_VERSION
 REQUIRED = ("infer_system_reasoning.txt", "infer_system_direct.txt", "infer_user.j2", "interaction.j2",
             "judge_system.txt", "judge_user.j2", "respond_system.j2",
             # SFT data synthesis (target-aware generation, merge)
@@ -52,7 +53,7 @@ class PromptSet:
                              path=str(self.folder))
         sources = {name: (self.folder / name).read_text(encoding="utf-8") for name in REQUIRED}
         digest = hashlib.sha256("\0".join(sources[n] for n in REQUIRED).encode()).hexdigest()[:8]
-        name = BUILTIN_VERSION if self.folder == BUILTIN else "custom"
+        name = self.folder.name if self.folder.parent == TEMPLATES else "custom"
         self.version = f"{name}+{digest}"
         env = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
                                  autoescape=False)
@@ -149,6 +150,8 @@ def _load(folder: str) -> PromptSet:
 
 
 def get_prompts(folder: str | Path | None = None) -> PromptSet:
-    """The built-in set, or the folder given here or in PREFSCRIBE_PROMPTS."""
-    chosen = folder or os.environ.get("PREFSCRIBE_PROMPTS") or BUILTIN
-    return _load(str(chosen))
+    """The built-in set, or the folder (or built-in version name, e.g. "v1") given here or in PREFSCRIBE_PROMPTS."""
+    chosen = str(folder or os.environ.get("PREFSCRIBE_PROMPTS") or BUILTIN)
+    if (TEMPLATES / chosen).is_dir() and not Path(chosen).is_dir():
+        chosen = str(TEMPLATES / chosen)
+    return _load(chosen)
