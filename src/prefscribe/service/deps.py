@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ..store import NotFoundError, Store, TenantInfo
-from .errors import ApiError, not_found
+from ..store import Store, TenantInfo
+from .errors import ApiError
 from .runtime import Runtime
 from .settings import Settings
 
@@ -47,14 +47,5 @@ def get_tenant(store: StoreDep,
 
 
 TenantDep = Annotated[TenantInfo, Depends(get_tenant)]
-UserId = Annotated[str, Path(min_length=1, max_length=200, description="Your id for the user.")]
-
-
-def user_not_found(user_id: str) -> ApiError:
-    """The same answer whether the user does not exist or belongs to another tenant: nothing leaks."""
-    return not_found(f"no user {user_id!r} for this API key's tenant")
-
-
-def translate_not_found(exc: NotFoundError, user_id: str) -> ApiError:
-    message = str(exc)
-    return user_not_found(user_id) if message.startswith("no user") else not_found(message)
+UserId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\x00]+$",
+                             description="Your id for the user (1 to 200 characters, no NUL).")]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from ..llm import Backend
 from ..store import Store
 from .errors import install_error_handlers
+from .jsonbody import strict_json_body
 from .middleware import BodyLimitMiddleware, JsonBodyMiddleware
 from .routers import health, interactions, personalize, profiles, ui, users
 from .runtime import ModelRuntime, Runtime
@@ -43,6 +44,6 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     for module in (health, interactions, profiles, users, personalize):
-        app.include_router(module.router, prefix="/v1")
+        app.include_router(module.router, prefix="/v1", dependencies=[Depends(strict_json_body)])
     app.include_router(ui.router)
     return app

@@ -8,6 +8,9 @@ from pydantic import BaseModel, Field
 
 from ..schema import Interaction
 
+# Sequence and version numbers are 32-bit INTEGER columns on PostgreSQL: larger ones are refused up front.
+MAX_INT = 2**31 - 1
+
 
 class Usage(BaseModel):
     prompt_tokens: int = 0
@@ -21,8 +24,8 @@ class IngestOut(BaseModel):
     last_seq: int
     duplicate: bool = Field(description="True when this idempotency key was seen before: nothing was added.")
     idempotency_key: str | None
-    interactions: int = Field(description="The user's interactions in all.")
-    pending: int = Field(description="Interactions not yet in the profile.")
+    interactions: int = Field(description="The user's interactions in all, now (also on a retry).")
+    pending: int = Field(description="Interactions not yet in the profile, now (also on a retry).")
     update_due: bool = Field(description="Enough are pending for the worker to update the profile.")
 
 
@@ -69,13 +72,15 @@ class VersionList(BaseModel):
 
 
 class EditIn(BaseModel):
-    profile: str = Field(min_length=1, description="The new profile text.")
+    profile: str = Field(min_length=1, pattern=r"\S", description="The new profile text (not only whitespace; "
+                         "at most the service's max_profile_chars, 20,000 by default).")
     editor: str | None = Field(None, max_length=200, description="Who made the change (shown in the history).")
-    base_version: int | None = Field(None, description="Refuse (409) if the head is no longer this version.")
+    base_version: int | None = Field(None, ge=0, le=MAX_INT, description="Refuse (409) if the head is no "
+                                     "longer this version (0: the user has no profile yet).")
 
 
 class RollbackIn(BaseModel):
-    version: int = Field(ge=1, description="The version whose text becomes current again.")
+    version: int = Field(ge=1, le=MAX_INT, description="The version whose text becomes current again.")
     editor: str | None = Field(None, max_length=200)
 
 

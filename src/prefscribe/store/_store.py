@@ -17,14 +17,13 @@ from contextlib import contextmanager, nullcontext
 from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from ..errors import ConflictError, InputError, UserNotFoundError, VersionNotFoundError
 from ..schema import Interaction, Profile
 from ._db import Engines, make_engines
 from ._models import ApiKey, Base, Batch, InteractionRow, ProfileVersion, Tenant, User, utcnow
 from ._records import (
-    ConflictError,
     IngestResult,
     KeyInfo,
-    NotFoundError,
     Snapshot,
     StoredInteraction,
     TenantInfo,
@@ -92,7 +91,7 @@ class Store:
         """A new API key for `tenant` (created if new). The key is returned once; only its hash is kept."""
         tenant = tenant.strip()
         if not tenant:
-            raise ValueError("the tenant name is empty")
+            raise InputError("the tenant name is empty", field="tenant")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         with self._write() as s:
             s.execute(self._insert(Tenant).values(name=tenant, created_at=utcnow())
@@ -133,7 +132,7 @@ class Store:
     def _locked_user(self, s: Session, tenant_id: int, user_id: str) -> User:
         user = s.scalar(self._user_query(tenant_id, user_id).with_for_update())
         if user is None:
-            raise NotFoundError(f"no user {user_id!r}")
+            raise UserNotFoundError(user_id)
         return user
 
     @staticmethod
@@ -173,9 +172,10 @@ class Store:
     def ingest(self, tenant_id: int, user_id: str, items: Sequence[Interaction],
                idempotency_key: str | None = None) -> IngestResult:
         """Append a batch for a user (created on first sight). The same idempotency key again is a no-op
-        that returns the first result; the same key with a different batch is a conflict."""
+        that returns the batch's seqs with the user's current counts; the same key with a different batch is
+        a conflict."""
         if not items:
-            raise ValueError("an empty batch")
+            raise InputError("an empty batch: send at least one interaction")
         digest = batch_hash(items)
         now = utcnow()
         with self._write() as s:
@@ -225,7 +225,7 @@ class Store:
         """The tenant's user, or NotFoundError (the same answer for another tenant's user)."""
         user = s.scalar(self._user_query(tenant_id, user_id))
         if user is None:
-            raise NotFoundError(f"no user {user_id!r}")
+            raise UserNotFoundError(user_id)
         return user
 
     # ----------------------------------------------------------------------------------- versions
@@ -254,7 +254,7 @@ class Store:
             user = self._require_user(s, tenant_id, user_id)
             row = self._version_row(s, user.id, number)
             if row is None:
-                raise NotFoundError(f"user {user_id!r} has no version {number}")
+                raise VersionNotFoundError(user_id, number)
             return self._version(row, user_id)
 
     def versions(self, tenant_id: int, user_id: str, limit: int = 50, before: int | None = None) -> list[Version]:
@@ -300,7 +300,7 @@ class Store:
             user = self._locked_user(s, tenant_id, user_id)
             target = self._version_row(s, user.id, number)
             if target is None:
-                raise NotFoundError(f"user {user_id!r} has no version {number}")
+                raise VersionNotFoundError(user_id, number)
             if number == user.head_version:
                 raise ConflictError(f"version {number} is already the current version")
             row = self._append_version(s, user, author="person", kind="rollback", editor=editor, text=target.text,

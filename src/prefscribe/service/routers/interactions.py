@@ -10,12 +10,13 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from ...schema import Interaction
-from ...store import NotFoundError
-from ..deps import RuntimeDep, TenantDep, UserId, translate_not_found
+from ..deps import RuntimeDep, TenantDep, UserId
 from ..errors import ApiError
-from ..schemas import IngestOut, InteractionList, InteractionOut
+from ..jsonbody import check
+from ..schemas import MAX_INT, IngestOut, InteractionList, InteractionOut
 
 router = APIRouter(tags=["interactions"])
+SHORT_CHARS = 200  # ids, domains, timestamps and idempotency keys (the store's columns hold 200)
 
 _ITEM = Interaction.model_json_schema()
 _BODY_DOC = {
@@ -35,30 +36,28 @@ _BODY_DOC = {
 }
 
 
-def _json_values(text: str) -> list[Any]:
-    """One JSON value, or several concatenated (JSON Lines, or JSON Lines whose newlines curl -d stripped)."""
-    decoder = json.JSONDecoder()
-    values, at, end = [], 0, len(text)
-    while True:
-        while at < end and text[at] in " \t\r\n":
-            at += 1
-        if at >= end:
-            return values
-        try:
-            value, at = decoder.raw_decode(text, at)
-        except json.JSONDecodeError as exc:
-            raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} "
-                           f"column {exc.colno}") from None
-        values.append(value)
+def _too_long(index: int, name: str, length: int, limit: int) -> ApiError:
+    return ApiError(422, "too_long", f"interaction {index}, field '{name}': {length} characters; the limit is "
+                    f"{limit}", index=index, field=name)
 
 
-def parse_batch(raw: bytes, header_key: str | None, *, max_items: int, max_chars: int
+def check_limits(index: int, item: Interaction, max_chars: int) -> None:
+    """Every field has a size limit: the texts `max_chars`, ids, domains and timestamps SHORT_CHARS, and
+    meta `max_chars` as JSON."""
+    for name, limit in (("context", max_chars), ("chosen", max_chars), ("rejected", max_chars),
+                        ("id", SHORT_CHARS), ("domain", SHORT_CHARS), ("timestamp", SHORT_CHARS)):
+        value = getattr(item, name)
+        if isinstance(value, str) and len(value) > limit:
+            raise _too_long(index, name, len(value), limit)
+    if item.meta:
+        size = len(json.dumps(item.meta, ensure_ascii=False))
+        if size > max_chars:
+            raise _too_long(index, "meta", size, max_chars)
+
+
+def parse_batch(values: list[Any], header_key: str | None, *, max_items: int, max_chars: int
                 ) -> tuple[list[Interaction], str | None]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ApiError(400, "invalid_encoding", f"the body is not UTF-8 (byte {exc.start})") from None
-    values = _json_values(text)
+    """The interactions and idempotency key of an ingest body, already parsed as strict JSON."""
     body_key = None
     if len(values) == 1 and isinstance(values[0], list):
         items = values[0]
@@ -78,8 +77,10 @@ def parse_batch(raw: bytes, header_key: str | None, *, max_items: int, max_chars
     if header_key is not None and body_key is not None and header_key != body_key:
         raise ApiError(422, "invalid_request", "the Idempotency-Key header and the body's idempotency_key differ")
     key = header_key if header_key is not None else body_key
-    if key is not None and not (1 <= len(key) <= 200):
-        raise ApiError(422, "invalid_request", "an idempotency key has 1 to 200 characters")
+    if key is not None and not (1 <= len(key) <= SHORT_CHARS):
+        raise ApiError(422, "invalid_request", f"an idempotency key has 1 to {SHORT_CHARS} characters")
+    if header_key is not None:
+        check(header_key, "the Idempotency-Key header")
     if not items:
         raise ApiError(422, "invalid_request", "the batch has no interactions")
     if len(items) > max_items:
@@ -97,11 +98,7 @@ def parse_batch(raw: bytes, header_key: str | None, *, max_items: int, max_chars
             field = ".".join(str(p) for p in first["loc"]) or "(item)"
             raise ApiError(422, "invalid_request", f"interaction {index}, field '{field}': {first['msg']}",
                            index=index, field=field) from None
-        for name in ("context", "chosen", "rejected", "id", "domain"):
-            value = getattr(interaction, name)
-            if isinstance(value, str) and len(value) > max_chars:
-                raise ApiError(422, "too_long", f"interaction {index}, field '{name}': {len(value)} characters; "
-                               f"the limit is {max_chars}", index=index, field=name)
+        check_limits(index, interaction, max_chars)
         out.append(interaction)
     return out, key
 
@@ -114,10 +111,10 @@ async def add_interactions(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> IngestOut:
     """Append interactions for a user (created on first sight). With an idempotency key, a retry of the
-    same batch returns the first answer (200, duplicate: true) and adds nothing."""
+    same batch adds nothing and answers 200 with duplicate: true, the batch's own seqs and the user's current
+    counts."""
     settings = runtime.settings
-    raw = await request.body()
-    items, key = parse_batch(raw, idempotency_key, max_items=settings.max_batch_items,
+    items, key = parse_batch(request.state.json_values, idempotency_key, max_items=settings.max_batch_items,
                              max_chars=settings.max_field_chars)
     result = await run_in_threadpool(runtime.store.ingest, tenant.id, user_id, items, key)
     if result.duplicate:
@@ -131,12 +128,9 @@ async def add_interactions(
 @router.get("/users/{user_id}/interactions", response_model=InteractionList, summary="List interactions")
 def list_interactions(user_id: UserId, tenant: TenantDep, runtime: RuntimeDep,
                       limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                      before: Annotated[int | None, Query(ge=1, description="Only seq below this.")] = None
+                      before: Annotated[int | None, Query(ge=1, le=MAX_INT, description="Only seq below this.")] = None
                       ) -> InteractionList:
     """The user's interactions, newest first, with their sequence numbers."""
-    try:
-        rows = runtime.store.interactions(tenant.id, user_id, limit, before)
-    except NotFoundError as exc:
-        raise translate_not_found(exc, user_id) from None
+    rows = runtime.store.interactions(tenant.id, user_id, limit, before)
     return InteractionList(user_id=user_id, interactions=[
         InteractionOut(seq=r.seq, created_at=r.created_at, **r.interaction.model_dump()) for r in rows])

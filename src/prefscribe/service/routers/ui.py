@@ -20,7 +20,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from ...store import ConflictError, NotFoundError, TenantInfo, Version
+from ..deps import UserId
 from ..runtime import Runtime
+from ..schemas import MAX_INT
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -60,6 +62,14 @@ def word_diff(old: str, new: str) -> list[tuple[str, str]]:
     out += [("delete", deleted)] if deleted else []
     out += [("insert", inserted)] if inserted else []
     return out
+
+
+def _form_number(text: str) -> int | None:
+    """A version or offset from a form or query: digits within the database's 32-bit range, else None."""
+    text = text.strip()
+    if not re.fullmatch(r"[0-9]{1,10}", text) or int(text) > MAX_INT:
+        return None
+    return int(text)
 
 
 def _runtime(request: Request) -> Runtime:
@@ -127,18 +137,19 @@ def logout() -> RedirectResponse:
 
 
 @router.get("/users", response_class=HTMLResponse)
-def users_page(request: Request, offset: int = 0, msg: str | None = None) -> Response:
+def users_page(request: Request, offset: str = "0", msg: str | None = None) -> Response:
     signed = _signed_in(request)
     if signed is None:
         return _to_login(request)
     tenant, key = signed
-    total, users = _runtime(request).store.list_users(tenant.id, limit=100, offset=max(offset, 0))
+    start = _form_number(offset) or 0
+    total, users = _runtime(request).store.list_users(tenant.id, limit=100, offset=start)
     return templates.TemplateResponse(request, "users.html", {
-        "tenant": tenant, "users": users, "total": total, "offset": offset, "msg": msg, "csrf": _csrf(key)})
+        "tenant": tenant, "users": users, "total": total, "offset": start, "msg": msg, "csrf": _csrf(key)})
 
 
 @router.get("/users/{user_id}", response_class=HTMLResponse)
-def user_page(request: Request, user_id: str, msg: str | None = None, error: str | None = None) -> Response:
+def user_page(request: Request, user_id: UserId, msg: str | None = None, error: str | None = None) -> Response:
     signed = _signed_in(request)
     if signed is None:
         return _to_login(request)
@@ -166,7 +177,7 @@ def user_page(request: Request, user_id: str, msg: str | None = None, error: str
 
 
 @router.post("/users/{user_id}/edit")
-def edit(request: Request, user_id: str, profile: Annotated[str, Form()], csrf: Annotated[str, Form()],
+def edit(request: Request, user_id: UserId, profile: Annotated[str, Form()], csrf: Annotated[str, Form()],
          editor: Annotated[str, Form()] = "", base_version: Annotated[str, Form()] = "") -> Response:
     checked = _check_form(request, csrf)
     if isinstance(checked, Response):
@@ -179,7 +190,9 @@ def edit(request: Request, user_id: str, profile: Annotated[str, Form()], csrf: 
     if len(text) > runtime.settings.max_profile_chars:
         return _back(user_id, f"The profile is over {runtime.settings.max_profile_chars} characters: "
                      "nothing saved.", error=True)
-    base = int(base_version) if base_version.strip().isdigit() else None
+    base = _form_number(base_version) if base_version.strip() else None
+    if base_version.strip() and base is None:
+        return _back(user_id, "Not saved: the form's version is malformed; reload the page.", error=True)
     try:
         version, created = runtime.store.edit(tenant.id, user_id, text, editor.strip()[:200] or "inspector", base)
     except ConflictError as exc:
@@ -190,21 +203,24 @@ def edit(request: Request, user_id: str, profile: Annotated[str, Form()], csrf: 
 
 
 @router.post("/users/{user_id}/rollback")
-def rollback(request: Request, user_id: str, version: Annotated[int, Form()], csrf: Annotated[str, Form()],
+def rollback(request: Request, user_id: UserId, version: Annotated[str, Form()], csrf: Annotated[str, Form()],
              editor: Annotated[str, Form()] = "") -> Response:
     checked = _check_form(request, csrf)
     if isinstance(checked, Response):
         return checked
     tenant, _ = checked
+    number = _form_number(version)
+    if number is None or number < 1:
+        return _back(user_id, "Not rolled back: the version is malformed.", error=True)
     try:
-        new = _runtime(request).store.rollback(tenant.id, user_id, version, editor.strip()[:200] or "inspector")
+        new = _runtime(request).store.rollback(tenant.id, user_id, number, editor.strip()[:200] or "inspector")
     except (ConflictError, NotFoundError) as exc:
         return _back(user_id, f"Not rolled back: {exc}", error=True)
     return _back(user_id, f"Rolled back to version {version}: now version {new.version}.")
 
 
 @router.post("/users/{user_id}/refresh")
-def refresh(request: Request, user_id: str, csrf: Annotated[str, Form()]) -> Response:
+def refresh(request: Request, user_id: UserId, csrf: Annotated[str, Form()]) -> Response:
     checked = _check_form(request, csrf)
     if isinstance(checked, Response):
         return checked
@@ -221,7 +237,7 @@ def refresh(request: Request, user_id: str, csrf: Annotated[str, Form()]) -> Res
 
 
 @router.post("/users/{user_id}/delete")
-def delete(request: Request, user_id: str, csrf: Annotated[str, Form()],
+def delete(request: Request, user_id: UserId, csrf: Annotated[str, Form()],
            confirm: Annotated[str, Form()] = "") -> Response:
     checked = _check_form(request, csrf)
     if isinstance(checked, Response):
