@@ -105,7 +105,7 @@ def test_edit_on_the_page_is_a_new_version_in_the_api(db_url, server, browser):
 
     page.fill("#confirm", "u1")
     page.click("#delete")
-    page.wait_for_selector("text=Deleted user u1 and all their data.")
+    page.wait_for_selector("text=Deleted the user and all their data.")
     assert page.url.startswith(f"{server}/ui/users")
     assert api.get("/v1/users/u1").status_code == 404
     api.close()

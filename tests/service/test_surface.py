@@ -1,7 +1,6 @@
 """The public names of the store and the service are exactly these."""
 
-from prefscribe import service, store
-from prefscribe import errors
+from prefscribe import errors, service, store
 from prefscribe.errors import PrefscribeError
 
 

@@ -34,14 +34,28 @@ StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_tenant(store: StoreDep,
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def too_many_failures(wait: int) -> ApiError:
+    return ApiError(429, "too_many_requests", f"too many failed authentications from this address: try again "
+                    f"in {wait} s", headers={"Retry-After": str(wait)}, retry_after=wait)
+
+
+def get_tenant(request: Request, runtime: RuntimeDep,
                credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> TenantInfo:
     challenge = {"WWW-Authenticate": "Bearer"}
+    client = client_address(request)
+    wait = runtime.limiter.retry_after(client)
+    if wait is not None:  # refused before the key is looked at: a right guess must not show
+        raise too_many_failures(wait)
     if credentials is None:
         raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>' "
                        "(create one with `prefscribe keys create --tenant NAME`)", headers=challenge)
-    tenant = store.authenticate(credentials.credentials)
+    tenant = runtime.store.authenticate(credentials.credentials)
     if tenant is None:
+        runtime.limiter.fail(client)
         raise ApiError(401, "unauthorized", "unknown or revoked API key", headers=challenge)
     return tenant
 

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ..errors import (
     BackendError,
@@ -72,6 +73,15 @@ def _prefscribe_error(exc: PrefscribeError) -> tuple[int, str, str]:
     return 500, "internal_error", INTERNAL
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this request's path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -79,8 +89,11 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(exc.status_code, exc.code, exc.message, exc.headers, **exc.extra)
         if exc.status_code == 400:  # FastAPI's only own 400: a body its JSON parser gave up on (too deep)
             return error_response(400, "invalid_json", "the body is not valid JSON: it cannot be parsed")
+        headers = exc.headers
+        if exc.status_code == 405:  # Starlette names only the first route's methods; a path has several
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        return error_response(exc.status_code, _CODES.get(exc.status_code, "error"), message, exc.headers)
+        return error_response(exc.status_code, _CODES.get(exc.status_code, "error"), message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

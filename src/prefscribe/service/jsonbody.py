@@ -3,9 +3,10 @@
 Python's json module accepts more than JSON and more than the databases store: NaN and Infinity (not
 JSON; stored, they read back as null), numbers of any length (an int of 5,000 digits raises deep inside,
 a float of 400 digits becomes Infinity), nesting until the interpreter's recursion limit, and strings with
-NUL characters (PostgreSQL refuses them) or lone surrogates (no UTF-8 encoding exists). Each is refused
-here with the same answer on every endpoint and database: 400 invalid_json for what is not JSON, 422
-invalid_request, naming where in the body, for text no database can hold.
+lone surrogates (no UTF-8 encoding exists, so no database can store them). Each is refused here with the
+same answer on every endpoint and database: 400 invalid_json for what is not JSON, 422 invalid_request,
+naming where in the body, for a lone surrogate. (NUL characters are JSON and are refused only where a text
+column would hold them: the models say so in the schema.)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .errors import ApiError
 
 MAX_DEPTH = 32          # arrays and objects inside one another
 MAX_NUMBER_CHARS = 100  # a number's literal, sign and exponent included
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _invalid(message: str) -> ApiError:
@@ -77,7 +78,7 @@ def _where(path: str, key: str | int) -> str:
 
 
 def check(value: Any, root: str = "$") -> None:
-    """Refuse nesting deeper than MAX_DEPTH and text with NUL characters or lone surrogates."""
+    """Refuse nesting deeper than MAX_DEPTH and text with lone surrogates."""
     stack: list[tuple[Any, str, int]] = [(value, root, 0)]
     while stack:
         node, path, depth = stack.pop()
@@ -94,12 +95,10 @@ def check(value: Any, root: str = "$") -> None:
 
 
 def _text(value: str, path: str) -> None:
-    found = _UNSTORABLE.search(value)
-    if found is None:
-        return
-    what = "a NUL character" if found.group() == "\x00" else f"a lone surrogate (\\u{ord(found.group()):04x})"
-    raise ApiError(422, "invalid_request", f"at {path}: the text has {what}, which cannot be stored",
-                   field=path)
+    found = _SURROGATE.search(value)
+    if found is not None:
+        raise ApiError(422, "invalid_request", f"at {path}: the text has a lone surrogate "
+                       f"(\\u{ord(found.group()):04x}), which is not Unicode text", field=path)
 
 
 async def strict_json_body(request: Request) -> None:

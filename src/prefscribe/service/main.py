@@ -8,11 +8,13 @@ from fastapi import Depends, FastAPI
 
 from ..llm import Backend
 from ..store import Store
+from . import openapi
 from .errors import install_error_handlers
 from .jsonbody import strict_json_body
-from .middleware import BodyLimitMiddleware, JsonBodyMiddleware
+from .middleware import BodyLimitMiddleware, JsonBodyMiddleware, SecurityHeadersMiddleware
 from .routers import health, interactions, personalize, profiles, ui, users
 from .runtime import ModelRuntime, Runtime
+from .schemas import errors
 from .settings import Settings
 from .worker import Worker
 
@@ -43,7 +45,11 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     install_error_handlers(app)
     app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
-    for module in (health, interactions, profiles, users, personalize):
-        app.include_router(module.router, prefix="/v1", dependencies=[Depends(strict_json_body)])
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.include_router(health.router, prefix="/v1", responses=errors(500))
+    for module in (interactions, profiles, users, personalize):
+        app.include_router(module.router, prefix="/v1", dependencies=[Depends(strict_json_body)],
+                           responses=errors(400, 401, 422, 429, 500))
     app.include_router(ui.router)
+    openapi.install(app, settings)
     return app

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..llm import Backend, load_backend, parse_spec
 from ..store import Store
+from .ratelimit import FailureLimiter
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -49,6 +50,11 @@ class Runtime:
     models: ModelRuntime
     worker: Worker | None = None
     owns_store: bool = False
+    limiter: FailureLimiter | None = None
+
+    def __post_init__(self) -> None:
+        if self.limiter is None:
+            self.limiter = FailureLimiter(self.settings.auth_failures_per_minute, window=60.0)
 
     def notify(self, pending: int) -> None:
         """Wake this process's worker when a user has become due (other processes poll)."""

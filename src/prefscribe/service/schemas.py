@@ -4,12 +4,48 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..schema import Interaction
 
 # Sequence and version numbers are 32-bit INTEGER columns on PostgreSQL: larger ones are refused up front.
 MAX_INT = 2**31 - 1
+# What a text column can hold (PostgreSQL refuses NUL characters), and text that is more than whitespace.
+STORABLE = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
+SHORT_CHARS = 200  # ids, domains, string timestamps, idempotency keys (the store's columns hold 200)
+
+
+class ErrorOut(BaseModel):
+    """Every error's body. `error` is a stable code to branch on, `message` says what went wrong and what to
+    do; some errors add fields (index, field, limit, pending, details)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="invalid_json, invalid_encoding, unauthorized, not_found, no_profile, "
+                       "conflict, too_large, too_many_items, invalid_request, too_long, too_many_requests, "
+                       "internal_error, model_error, model_unavailable, method_not_allowed")
+    message: str
+
+
+_WHY = {
+    400: "The body is not strict JSON (invalid_json) or not UTF-8 (invalid_encoding).",
+    401: "No API key, or an unknown or revoked one (unauthorized).",
+    404: "No such user for this key's tenant, or no such version (not_found); no profile yet (no_profile).",
+    409: "The request contradicts the current state, or the Idempotency-Key header and the body's key differ "
+         "(conflict).",
+    413: "The body or the batch is over the service's limit (too_large, too_many_items).",
+    422: "A field is missing, of the wrong type or over its limit (invalid_request, too_long).",
+    429: "Too many failed authentications from this client: wait Retry-After seconds (too_many_requests).",
+    500: "An internal error (internal_error); details are in the server log only.",
+    502: "The model call failed (model_error).",
+    503: "The model cannot be loaded or reached (model_unavailable).",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict]:
+    """OpenAPI `responses` for these error statuses, each with the ErrorOut body."""
+    return {status: {"model": ErrorOut, "description": _WHY[status]} for status in statuses}
 
 
 class Usage(BaseModel):
@@ -72,16 +108,17 @@ class VersionList(BaseModel):
 
 
 class EditIn(BaseModel):
-    profile: str = Field(min_length=1, pattern=r"\S", description="The new profile text (not only whitespace; "
-                         "at most the service's max_profile_chars, 20,000 by default).")
-    editor: str | None = Field(None, max_length=200, description="Who made the change (shown in the history).")
+    profile: str = Field(pattern=NOT_BLANK, description="The new profile text (not only whitespace; at most the "
+                         "service's max_profile_chars, 20,000 by default).")
+    editor: str | None = Field(None, max_length=200, pattern=STORABLE,
+                               description="Who made the change (shown in the history).")
     base_version: int | None = Field(None, ge=0, le=MAX_INT, description="Refuse (409) if the head is no "
                                      "longer this version (0: the user has no profile yet).")
 
 
 class RollbackIn(BaseModel):
     version: int = Field(ge=1, le=MAX_INT, description="The version whose text becomes current again.")
-    editor: str | None = Field(None, max_length=200)
+    editor: str | None = Field(None, max_length=200, pattern=STORABLE)
 
 
 class RefreshOut(BaseModel):

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     style / max_new_tokens: how profiles are written (None: by model, as `prefscribe infer`).
     cache: reuse model replies from the result cache (off: a purged user must leave nothing behind).
     max_body_bytes, max_batch_items, max_field_chars, max_profile_chars: request size limits.
+    auth_failures_per_minute: failed authentications a client (by address) may make in a minute before
+      it is refused with 429 for the rest of that minute.
     """
 
     model_config = SettingsConfigDict(env_prefix="PREFSCRIBE_", extra="ignore")
@@ -46,3 +48,4 @@ class Settings(BaseSettings):
     max_batch_items: int = Field(1000, ge=1)
     max_field_chars: int = Field(20_000, ge=1)
     max_profile_chars: int = Field(20_000, ge=1)
+    auth_failures_per_minute: int = Field(20, ge=1)

@@ -13,27 +13,12 @@ from ...schema import Interaction
 from ..deps import RuntimeDep, TenantDep, UserId
 from ..errors import ApiError
 from ..jsonbody import check
-from ..schemas import MAX_INT, IngestOut, InteractionList, InteractionOut
+from ..schemas import MAX_INT, SHORT_CHARS, IngestOut, InteractionList, InteractionOut, errors
 
 router = APIRouter(tags=["interactions"])
-SHORT_CHARS = 200  # ids, domains, timestamps and idempotency keys (the store's columns hold 200)
 
-_ITEM = Interaction.model_json_schema()
-_BODY_DOC = {
-    "requestBody": {
-        "required": True,
-        "description": "A JSON array of interactions, an object {idempotency_key, interactions}, or JSON Lines.",
-        "content": {
-            "application/json": {"schema": {"oneOf": [
-                {"type": "array", "items": _ITEM},
-                {"type": "object", "required": ["interactions"],
-                 "properties": {"idempotency_key": {"type": "string", "maxLength": 200},
-                                "interactions": {"type": "array", "items": _ITEM}}},
-            ]}},
-            "application/x-ndjson": {"schema": {"type": "string"}},
-        },
-    },
-}
+# The body is read by the route (it also takes JSON Lines); service/openapi.py documents it with the limits.
+_BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": {}}}}}
 
 
 def _too_long(index: int, name: str, length: int, limit: int) -> ApiError:
@@ -43,12 +28,17 @@ def _too_long(index: int, name: str, length: int, limit: int) -> ApiError:
 
 def check_limits(index: int, item: Interaction, max_chars: int) -> None:
     """Every field has a size limit: the texts `max_chars`, ids, domains and timestamps SHORT_CHARS, and
-    meta `max_chars` as JSON."""
+    meta `max_chars` as JSON. Text columns cannot hold NUL characters (meta is stored as JSON, which can)."""
     for name, limit in (("context", max_chars), ("chosen", max_chars), ("rejected", max_chars),
                         ("id", SHORT_CHARS), ("domain", SHORT_CHARS), ("timestamp", SHORT_CHARS)):
         value = getattr(item, name)
-        if isinstance(value, str) and len(value) > limit:
+        if not isinstance(value, str):
+            continue
+        if len(value) > limit:
             raise _too_long(index, name, len(value), limit)
+        if "\x00" in value:
+            raise ApiError(422, "invalid_request", f"interaction {index}, field '{name}': the text has a NUL "
+                           "character, which cannot be stored", index=index, field=name)
     if item.meta:
         size = len(json.dumps(item.meta, ensure_ascii=False))
         if size > max_chars:
@@ -75,7 +65,9 @@ def parse_batch(values: list[Any], header_key: str | None, *, max_items: int, ma
     else:
         items = values
     if header_key is not None and body_key is not None and header_key != body_key:
-        raise ApiError(422, "invalid_request", "the Idempotency-Key header and the body's idempotency_key differ")
+        # 409, not 422: each key is valid alone (as the schema says); together they contradict each other
+        raise ApiError(409, "conflict", "the Idempotency-Key header and the body's idempotency_key differ: "
+                       "send one, or the same in both")
     key = header_key if header_key is not None else body_key
     if key is not None and not (1 <= len(key) <= SHORT_CHARS):
         raise ApiError(422, "invalid_request", f"an idempotency key has 1 to {SHORT_CHARS} characters")
@@ -92,7 +84,7 @@ def parse_batch(values: list[Any], header_key: str | None, *, max_items: int, ma
             raise ApiError(422, "invalid_request", f"interaction {index}: expected an object with 'chosen'",
                            index=index)
         try:
-            interaction = Interaction.model_validate(item)
+            interaction = Interaction.model_validate(item, strict=True)  # JSON types as the schema says
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "(item)"
@@ -105,10 +97,12 @@ def parse_batch(values: list[Any], header_key: str | None, *, max_items: int, ma
 
 @router.post("/users/{user_id}/interactions", response_model=IngestOut, status_code=201,
              openapi_extra=_BODY_DOC, summary="Add a batch of interactions",
-             responses={200: {"description": "A retried batch (same idempotency key): nothing added."}})
+             responses={200: {"model": IngestOut, "description": "A retried batch (same idempotency key): nothing "
+                               "added."}, **errors(409, 413)})
 async def add_interactions(
     user_id: UserId, request: Request, response: Response, tenant: TenantDep, runtime: RuntimeDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=SHORT_CHARS,
+                                                  description="Makes a retry of this batch a no-op.")] = None,
 ) -> IngestOut:
     """Append interactions for a user (created on first sight). With an idempotency key, a retry of the
     same batch adds nothing and answers 200 with duplicate: true, the batch's own seqs and the user's current
@@ -125,7 +119,8 @@ async def add_interactions(
     return IngestOut(**result.__dict__, update_due=due)
 
 
-@router.get("/users/{user_id}/interactions", response_model=InteractionList, summary="List interactions")
+@router.get("/users/{user_id}/interactions", response_model=InteractionList, summary="List interactions",
+            responses=errors(404))
 def list_interactions(user_id: UserId, tenant: TenantDep, runtime: RuntimeDep,
                       limit: Annotated[int, Query(ge=1, le=500)] = 50,
                       before: Annotated[int | None, Query(ge=1, le=MAX_INT, description="Only seq below this.")] = None

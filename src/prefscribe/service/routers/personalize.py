@@ -13,7 +13,7 @@ from ...store import Version
 from ..deps import RuntimeDep, TenantDep, UserId
 from ..errors import ApiError
 from ..runtime import Runtime
-from ..schemas import ChooseIn, ChooseOut, OrderOut, RespondIn, RespondOut, Usage
+from ..schemas import ChooseIn, ChooseOut, OrderOut, RespondIn, RespondOut, Usage, errors
 
 router = APIRouter(tags=["personalize"])
 log = logging.getLogger("prefscribe.service")
@@ -32,7 +32,8 @@ def _check_lengths(runtime: Runtime, **fields: str | None) -> None:
                            field=name)
 
 
-@router.post("/users/{user_id}/choose", response_model=ChooseOut, summary="Which of two items the user prefers")
+@router.post("/users/{user_id}/choose", response_model=ChooseOut, summary="Which of two items the user prefers",
+             responses=errors(404, 502, 503))
 def choose(user_id: UserId, body: ChooseIn, tenant: TenantDep, runtime: RuntimeDep) -> ChooseOut:
     """Judge a vs b with the user's current profile (both item orders averaged by default). A user with no
     profile yet is judged without one (version: null)."""
@@ -54,7 +55,8 @@ def choose(user_id: UserId, body: ChooseIn, tenant: TenantDep, runtime: RuntimeD
                      method=result.method, error=error, version=head.version if head else None)
 
 
-@router.post("/users/{user_id}/respond", response_model=RespondOut, summary="A personalized response")
+@router.post("/users/{user_id}/respond", response_model=RespondOut, summary="A personalized response",
+             responses=errors(404, 502, 503))
 def respond(user_id: UserId, body: RespondIn, tenant: TenantDep, runtime: RuntimeDep) -> RespondOut:
     """A reply to `context` written for the user the current profile describes."""
     _check_lengths(runtime, context=body.context)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from ...errors import UserNotFoundError
 from ...store import UserState
 from ..deps import RuntimeDep, TenantDep, UserId
-from ..schemas import MAX_INT, DeleteOut, UserList, UserOut
+from ..schemas import MAX_INT, DeleteOut, UserList, UserOut, errors
 
 router = APIRouter(tags=["users"])
 
@@ -26,7 +26,7 @@ def list_users(tenant: TenantDep, runtime: RuntimeDep, limit: Annotated[int, Que
     return UserList(total=total, users=[user_out(u) for u in users])
 
 
-@router.get("/users/{user_id}", response_model=UserOut, summary="One user's state")
+@router.get("/users/{user_id}", response_model=UserOut, summary="One user's state", responses=errors(404))
 def get_user(user_id: UserId, tenant: TenantDep, runtime: RuntimeDep) -> UserOut:
     state = runtime.store.user(tenant.id, user_id)
     if state is None:
@@ -34,7 +34,8 @@ def get_user(user_id: UserId, tenant: TenantDep, runtime: RuntimeDep) -> UserOut
     return user_out(state)
 
 
-@router.delete("/users/{user_id}", response_model=DeleteOut, summary="Delete a user and all their data")
+@router.delete("/users/{user_id}", response_model=DeleteOut, summary="Delete a user and all their data",
+               responses=errors(404))
 def delete_user(user_id: UserId, tenant: TenantDep, runtime: RuntimeDep) -> DeleteOut:
     """Purge the user: interactions, batches, every profile version and the user row. An update running
     for them is dropped when it finishes. Model replies are not cached by the service (cache=False)."""
