@@ -55,3 +55,7 @@ class VersionNotFoundError(NotFoundError):
 
 class ConflictError(PrefscribeError):
     """The request contradicts the current state: a reused idempotency key, a stale base version."""
+
+
+class SchemaOutdatedError(PrefscribeError):
+    """A database whose schema is older (or newer) than this prefscribe's: `prefscribe db upgrade` fixes it."""

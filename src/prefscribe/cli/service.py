@@ -21,6 +21,7 @@ LeaseOpt = Annotated[float | None, typer.Option(help="Seconds before a dead work
 PollOpt = Annotated[float | None, typer.Option(help="Seconds between an idle worker's looks for work (default 1).")]
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys of the profile service (one tenant per key set).")
+db_app = typer.Typer(no_args_is_help=True, help="The profile store's database schema.")
 
 
 def _settings(**overrides):
@@ -37,6 +38,24 @@ def _store(db: str | None):
     from ..store import Store
 
     return Store(_settings(db=db).db)
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOpt = None) -> None:
+    """Migrate the database schema to this prefscribe's revision (creates the tables in an empty database).
+    Back the database up first; `serve` and `worker` refuse an older schema until this has run."""
+    with errors_exit():
+        from ..store import Store
+
+        store = Store(_settings(db=db).db, create=False)
+        try:
+            before, after = store.upgrade()
+        finally:
+            store.close()
+        if before == after:
+            console.print(f"{store.shown_url}: already at revision {after}")
+        else:
+            console.print(f"{store.shown_url}: upgraded from {before or 'an empty database'} to revision {after}")
 
 
 @keys_app.command("create")

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from ..errors import ConflictError, InputError, UserNotFoundError, VersionNotFoundError
 from ..schema import Interaction, Profile
-from ._db import Engines, make_engines
-from ._models import ApiKey, Base, Batch, InteractionRow, ProfileVersion, Tenant, User, utcnow
+from . import _schema
+from ._db import Engines, make_engines, shown_url
+from ._models import ApiKey, Batch, InteractionRow, ProfileVersion, Tenant, User, utcnow
 from ._records import (
     IngestResult,
     KeyInfo,
@@ -57,13 +58,30 @@ class Store:
         if create:
             self.create_all()
 
-    def create_all(self) -> None:
-        """Create missing tables. On PostgreSQL an advisory lock keeps a server and workers starting
-        together from racing on the DDL."""
+    @contextmanager
+    def _ddl(self) -> Iterator:
+        """A connection for schema changes. On PostgreSQL an advisory lock keeps a server and workers
+        starting together from racing on the DDL."""
         with self._write_lock, self.engines.write.begin() as conn:
             if self.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(7317712)"))
-            Base.metadata.create_all(conn)
+            yield conn
+
+    def create_all(self) -> None:
+        """Create the tables in an empty database, or check that the schema is the current revision
+        (SchemaOutdatedError, naming `prefscribe db upgrade`, when it is not)."""
+        with self._ddl() as conn:
+            _schema.prepare(conn, self.shown_url)
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Migrate the schema to the current revision. Returns (revision before, revision after)."""
+        with self._ddl() as conn:
+            return _schema.upgrade(conn)
+
+    @property
+    def shown_url(self) -> str:
+        """The URL without its password, for messages."""
+        return shown_url(self.url)
 
     def close(self) -> None:
         for engine in {id(self.engines.write): self.engines.write, id(self.engines.read): self.engines.read}.values():
