@@ -12,7 +12,7 @@ from . import openapi
 from .errors import install_error_handlers
 from .jsonbody import strict_json_body
 from .middleware import BodyLimitMiddleware, JsonBodyMiddleware, SecurityHeadersMiddleware
-from .routers import health, interactions, personalize, profiles, ui, users
+from .routers import access, health, interactions, personalize, profiles, ui, users
 from .runtime import ModelRuntime, Runtime
 from .schemas import errors
 from .settings import Settings
@@ -47,9 +47,10 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(health.router, prefix="/v1", responses=errors(500))
-    for module in (interactions, profiles, users, personalize):
+    for module in (interactions, profiles, users, personalize, access):
         app.include_router(module.router, prefix="/v1", dependencies=[Depends(strict_json_body)],
                            responses=errors(400, 401, 422, 429, 500))
     app.include_router(ui.router)
+    app.include_router(access.pages)
     openapi.install(app, settings)
     return app

@@ -57,7 +57,7 @@ class JsonBodyMiddleware:
 
 
 class SecurityHeadersMiddleware:
-    """Headers every answer carries (nosniff), and the inspector's pages more: they may not be framed
+    """Headers every answer carries (nosniff), and the pages (/ui, /me) more: they may not be framed
     (clickjacking), load nothing but themselves and their inline style, and, since they show profiles,
     are never stored by a browser or a proxy."""
 
@@ -70,13 +70,13 @@ class SecurityHeadersMiddleware:
         (b"cache-control", b"no-store"),
     )
 
-    def __init__(self, app, pages_prefix: str = "/ui") -> None:
-        self.app, self.pages_prefix = app, pages_prefix
+    def __init__(self, app, pages: tuple[str, ...] = ("/ui", "/me")) -> None:
+        self.app, self.pages = app, pages
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        extra = list(self.EVERYWHERE + (self.PAGES if scope["path"].startswith(self.pages_prefix) else ()))
+        extra = list(self.EVERYWHERE + (self.PAGES if scope["path"].startswith(self.pages) else ()))
         names = {name for name, _ in extra}
 
         async def send_with_headers(message):

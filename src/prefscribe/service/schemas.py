@@ -199,3 +199,17 @@ class RespondOut(BaseModel):
     response: str
     version: int | None
     usage: Usage
+
+
+class AccessLinkIn(BaseModel):
+    scope: Literal["read", "edit"] = Field("read", description="read: see the profile and its history; edit: "
+                                           "also edit it, roll it back and delete the user's data.")
+    expires_in: int = Field(900, ge=60, le=7 * 24 * 3600, description="Seconds the link works (default 15 "
+                            "minutes).")
+
+
+class AccessLinkOut(BaseModel):
+    user_id: str
+    scope: Literal["read", "edit"]
+    url: str = Field(description="Give this to the user: it opens their profile page, and only theirs.")
+    expires_at: str

@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from ...errors import ConflictError, NotFoundError, VersionNotFoundError
-from ...store import TenantInfo, Version
+from ...store import Store, TenantInfo, Version
 from ..deps import UserId, client_address
 from ..runtime import Runtime
 from ..schemas import MAX_INT
@@ -68,7 +68,20 @@ def word_diff(old: str, new: str) -> list[tuple[str, str]]:
     return out
 
 
-def _form_number(text: str) -> int | None:
+def history_of(store: Store, tenant_id: int, user_id: str, versions: list[Version]) -> list[dict]:
+    """Each version (newest first) with its word diff against its parent."""
+    by_number: dict[int, Version] = {v.version: v for v in versions}
+    oldest = versions[-1] if versions else None
+    if oldest is not None and oldest.parent and oldest.parent not in by_number:
+        by_number[oldest.parent] = store.version(tenant_id, user_id, oldest.parent)
+    history = []
+    for entry in versions:
+        parent = by_number.get(entry.parent) if entry.parent else None
+        history.append({"v": entry, "diff": word_diff(parent.profile if parent else "", entry.profile)})
+    return history
+
+
+def form_number(text: str) -> int | None:
     """A version or offset from a form or query: digits within the database's 32-bit range, else None."""
     text = text.strip()
     if not re.fullmatch(r"[0-9]{1,10}", text) or int(text) > MAX_INT:
@@ -110,6 +123,7 @@ MESSAGES: dict[str, tuple[str, bool]] = {
     "queued": ("Update queued for {n} pending interactions.", False),
     "up_to_date": ("Nothing pending: the profile is up to date.", False),
     "confirm": ("Not deleted: type the user id to confirm.", True),
+    "confirm_mine": ("Not deleted: type delete to confirm.", True),
     "no_user": ("No such user: nothing changed.", True),
     "deleted": ("Deleted the user and all their data.", False),
 }
@@ -120,7 +134,7 @@ def flash(code: str | None, v: str | None = None, n: str | None = None) -> tuple
     if code not in MESSAGES:
         return None
     text, is_error = MESSAGES[code]
-    numbers = {"v": _form_number(v or ""), "n": _form_number(n or "")}
+    numbers = {"v": form_number(v or ""), "n": form_number(n or "")}
     if any(numbers[name] is None for name in ("v", "n") if "{" + name + "}" in text):
         return None
     return text.format(**numbers), is_error
@@ -211,7 +225,7 @@ def users_page(request: Request, offset: str = "0", m: str | None = None) -> Res
     if signed is None:
         return _to_login(request)
     tenant, key = signed
-    start = _form_number(offset) or 0
+    start = form_number(offset) or 0
     total, users = _runtime(request).store.list_users(tenant.id, limit=100, offset=start)
     return templates.TemplateResponse(request, "users.html", {
         "tenant": tenant, "users": users, "total": total, "offset": start, "flash": flash(m), "csrf": _csrf(key)})
@@ -232,14 +246,7 @@ def user_page(request: Request, user_id: UserId, m: str | None = None, v: str | 
     except NotFoundError:
         return templates.TemplateResponse(request, "missing.html", {"tenant": tenant, "user_id": user_id,
                                                                     "csrf": _csrf(key)}, status_code=404)
-    by_number: dict[int, Version] = {v.version: v for v in versions}
-    oldest = versions[-1] if versions else None
-    if oldest is not None and oldest.parent and oldest.parent not in by_number:
-        by_number[oldest.parent] = store.version(tenant.id, user_id, oldest.parent)
-    history = []
-    for entry in versions:
-        parent = by_number.get(entry.parent) if entry.parent else None
-        history.append({"v": entry, "diff": word_diff(parent.profile if parent else "", entry.profile)})
+    history = history_of(store, tenant.id, user_id, versions)
     return templates.TemplateResponse(request, "user.html", {
         "tenant": tenant, "user_id": user_id, "state": state, "head": head, "history": history,
         "recent": recent, "flash": flash(m, v, n), "csrf": _csrf(key),
@@ -259,7 +266,7 @@ def edit(request: Request, user_id: UserId, profile: Annotated[str, Form()], csr
         return _back(user_id, "empty")
     if len(text) > runtime.settings.max_profile_chars:
         return _back(user_id, "too_long")
-    base = _form_number(base_version) if base_version.strip() else None
+    base = form_number(base_version) if base_version.strip() else None
     if base_version.strip() and base is None:
         return _back(user_id, "malformed")
     try:
@@ -278,7 +285,7 @@ def rollback(request: Request, user_id: UserId, version: Annotated[str, Form()],
     if isinstance(checked, Response):
         return checked
     tenant, _ = checked
-    number = _form_number(version)
+    number = form_number(version)
     if number is None or number < 1:
         return _back(user_id, "malformed")
     try:
