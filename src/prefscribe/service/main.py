@@ -24,7 +24,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     """The service for `settings` (default: from PREFSCRIBE_* environment variables). `store` and `backend`
     are for embedding and tests; by default they come from settings.db and settings.model."""
     settings = settings or Settings()
-    runtime = Runtime(settings, store or Store(settings.db), ModelRuntime(settings.model, backend),
+    runtime = Runtime(settings, store or Store(settings.db, auth_ttl=settings.auth_cache_seconds),
+                      ModelRuntime(settings.model, backend),
                       owns_store=store is None)
     runtime.worker = Worker(runtime.store, settings, runtime.models)
 

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     max_body_bytes, max_batch_items, max_field_chars, max_profile_chars: request size limits.
     auth_failures_per_minute: failed authentications a client (by address) may make in a minute before
       it is refused with 429 for the rest of that minute.
+    auth_cache_seconds: how long a server trusts an API key it has found before asking the database again
+      (a key revoked with `prefscribe keys revoke` stops working within this time; 0: ask every time).
     access_link_secret: the key that signs end-user access links (default: a random one per process, so
       links end with a restart and work only on the process that made them: set one shared secret when
       several server processes sit behind one address).
@@ -52,4 +54,5 @@ class Settings(BaseSettings):
     max_field_chars: int = Field(20_000, ge=1)
     max_profile_chars: int = Field(20_000, ge=1)
     auth_failures_per_minute: int = Field(20, ge=1)
+    auth_cache_seconds: float = Field(2.0, ge=0)
     access_link_secret: SecretStr | None = None
