@@ -54,7 +54,8 @@ def test_a_server_store_remembers_found_keys_for_auth_ttl_only(db_url):
     other = Store(db_url)
     try:
         key, _ = other.create_key("acme")
-        assert server.authenticate(key).name == "acme"
+        assert server.remembered(key) is None and server.authenticate(key).name == "acme"
+        assert server.remembered(key).name == "acme" and other.remembered(key) is None  # other: auth_ttl 0
         other.revoke_key(key[:12])  # another process revokes: this one trusts its memory until auth_ttl
         assert server.authenticate(key) is not None and other.authenticate(key) is None
         server.revoke_key("psk_nothing")  # a revoke through this store forgets every remembered key

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..store import Store, TenantInfo
@@ -43,8 +44,8 @@ def too_many_failures(wait: int) -> ApiError:
                     f"in {wait} s", headers={"Retry-After": str(wait)}, retry_after=wait)
 
 
-def get_tenant(request: Request, runtime: RuntimeDep,
-               credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> TenantInfo:
+async def get_tenant(request: Request, runtime: RuntimeDep,
+                     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> TenantInfo:
     challenge = {"WWW-Authenticate": "Bearer"}
     client = client_address(request)
     wait = runtime.limiter.retry_after(client)
@@ -53,7 +54,9 @@ def get_tenant(request: Request, runtime: RuntimeDep,
     if credentials is None:
         raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>' "
                        "(create one with `prefscribe keys create --tenant NAME`)", headers=challenge)
-    tenant = runtime.store.authenticate(credentials.credentials)
+    # A key found moments ago is answered here, on the event loop; only a lookup goes to a thread.
+    key = credentials.credentials
+    tenant = runtime.store.remembered(key) or await run_in_threadpool(runtime.store.authenticate, key)
     if tenant is None:
         runtime.limiter.fail(client)
         raise ApiError(401, "unauthorized", "unknown or revoked API key", headers=challenge)

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 
 from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -97,6 +98,13 @@ class Store:
             yield session
 
     @contextmanager
+    def _write_connection(self) -> Iterator[Connection]:
+        """A write transaction on a bare connection, for the hot path (ingest): Core statements without
+        the ORM session's bookkeeping."""
+        with self._write_lock, self.engines.write.begin() as connection:
+            yield connection
+
+    @contextmanager
     def _read(self) -> Iterator[Session]:
         with Session(self.engines.read, expire_on_commit=False) as session, session.begin():
             yield session
@@ -138,6 +146,12 @@ class Store:
             result = s.execute(update(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
                                .values(revoked_at=utcnow()))
             return result.rowcount
+
+    def remembered(self, key: str) -> TenantInfo | None:
+        """The tenant of a key authenticate() found within auth_ttl, without asking the database (None: ask
+        authenticate())."""
+        cached = self._auth_cache.get(hash_key(key)) if self.auth_ttl > 0 and key else None
+        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
 
     def authenticate(self, key: str) -> TenantInfo | None:
         """The tenant of an active key, or None. With auth_ttl, a key found is remembered that long, sparing
@@ -233,7 +247,7 @@ class Store:
         with its counter raised by the batch size (which locks it until commit, so seqs have no gaps), the
         batch, and the interactions in one multi-row INSERT."""
         n = len(rows)
-        with self._write() as s:
+        with self._write_connection() as s:
             if key is not None:
                 seen = s.execute(
                     select(Batch.first_seq, Batch.last_seq, Batch.body_hash, User.interaction_count,
