@@ -36,10 +36,6 @@ class ApiError(StarletteHTTPException):
         self.code, self.message, self.extra = code, message, extra
 
 
-def not_found(message: str, **extra: Any) -> ApiError:
-    return ApiError(404, "not_found", message, **extra)
-
-
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
           409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid_request",
           429: "too_many_requests", 500: "internal_error", 502: "model_error", 503: "unavailable"}
@@ -50,7 +46,7 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     return JSONResponse({"error": code, "message": message, **extra}, status_code=status, headers=headers)
 
 
-INTERNAL = "an internal error: nothing was changed by it, and the server log has the details"
+INTERNAL = "an internal error: the server log has the details"
 
 
 def _prefscribe_error(exc: PrefscribeError) -> tuple[int, str, str]:

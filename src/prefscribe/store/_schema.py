@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from ..errors import SchemaOutdatedError
+from ..errors import InputError, SchemaOutdatedError
 from ._models import Base
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -23,7 +23,11 @@ FIRST = "0001"
 
 
 def _config(connection: Connection | None = None):
-    from alembic.config import Config
+    try:
+        from alembic.config import Config
+    except ImportError:  # pragma: no cover - depends on the install
+        raise InputError("the profile store needs Alembic for its schema: pip install 'prefscribe[serve]'"
+                         ) from None
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -34,9 +38,10 @@ def _config(connection: Connection | None = None):
 @cache
 def head() -> str:
     """The newest revision this prefscribe knows."""
+    config = _config()
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    return ScriptDirectory.from_config(config).get_current_head()
 
 
 def current(connection: Connection) -> str | None:
@@ -52,11 +57,12 @@ def _has_tables(connection: Connection) -> bool:
 
 def prepare(connection: Connection, shown_url: str) -> None:
     """Create the schema in an empty database; refuse one at another revision than head()."""
+    config = _config(connection)
     from alembic import command
 
     if not _has_tables(connection):
         Base.metadata.create_all(connection)
-        command.stamp(_config(connection), head())
+        command.stamp(config, head())
         return
     found = current(connection)
     if found != head():
@@ -67,10 +73,10 @@ def prepare(connection: Connection, shown_url: str) -> None:
 
 def upgrade(connection: Connection) -> tuple[str | None, str]:
     """Run the migrations up to head(). Returns (revision before, revision after)."""
+    config = _config(connection)
     from alembic import command
 
     before = current(connection)
-    config = _config(connection)
     if before is None and _has_tables(connection):
         command.stamp(config, FIRST)
         before = FIRST
