@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     app.include_router(health.router, prefix="/v1", responses=errors(500))
     for module in (interactions, profiles, users, personalize, access):
         app.include_router(module.router, prefix="/v1", dependencies=[Depends(strict_json_body)],
-                           responses=errors(400, 401, 422, 429, 500))
+                           responses=errors(400, 401, 413, 422, 429, 500))
     app.include_router(ui.router)
     app.include_router(access.pages)
     openapi.install(app, settings)

@@ -34,7 +34,7 @@ _WHY = {
     404: "No such user for this key's tenant, or no such version (not_found); no profile yet (no_profile).",
     409: "The request contradicts the current state, or the Idempotency-Key header and the body's key differ "
          "(conflict).",
-    413: "The body or the batch is over the service's limit (too_large, too_many_items).",
+    413: "The body is over max_body_bytes (too_large) or the batch over max_batch_items (too_many_items).",
     422: "A field is missing, of the wrong type or over its limit (invalid_request, too_long).",
     429: "Too many failed authentications from this client: wait Retry-After seconds (too_many_requests).",
     500: "An internal error (internal_error); details are in the server log only.",

@@ -98,7 +98,7 @@ def parse_batch(values: list[Any], header_key: str | None, *, max_items: int, ma
 @router.post("/users/{user_id}/interactions", response_model=IngestOut, status_code=201,
              openapi_extra=_BODY_DOC, summary="Add a batch of interactions",
              responses={200: {"model": IngestOut, "description": "A retried batch (same idempotency key): nothing "
-                               "added."}, **errors(409, 413)})
+                               "added."}, **errors(409)})
 async def add_interactions(
     user_id: UserId, request: Request, response: Response, tenant: TenantDep, runtime: RuntimeDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=SHORT_CHARS,
