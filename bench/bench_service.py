@@ -108,6 +108,24 @@ async def _drive(base: str, key: str, args) -> tuple[Tally, float]:
         return tally, time.monotonic() - start
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of the server process and its children (uvicorn workers) so far. Less
+    sensitive than req/s to what else runs on the machine: the server's own cost per request."""
+    try:
+        import psutil
+    except ImportError:
+        return float("nan")
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
 def _count(url: str, tenant_id: int) -> tuple[dict[str, int], dict[str, int]]:
     """Per user: the seq counter and the rows actually stored."""
     from sqlalchemy import create_engine, func, select
@@ -137,25 +155,35 @@ def run_one(label: str, url: str, args) -> dict:
     store.close()
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-c", "from prefscribe.cli import main; main()", "serve",
-                               "--db", url, "--no-worker", "--port", str(port), "--log-level", "warning"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = [sys.executable, "-c", "from prefscribe.cli import main; main()", "serve", "--db", url,
+               "--no-worker", "--port", str(port), "--log-level", "warning"]
+    if args.workers > 1:
+        command += ["--workers", str(args.workers)]
+    if args.profile:  # sample the server with py-spy: collapsed stacks, one line per stack with its count
+        os.makedirs(args.profile, exist_ok=True)
+        command = ["py-spy", "record", "--format", "raw", "--rate", "100", "--subprocesses", "--output",
+                   os.path.join(args.profile, f"{label}.txt"), "--", *command]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL if args.profile else subprocess.PIPE)
     try:
         import httpx
 
         for _ in range(300):  # up to 60 s to start
             if server.poll() is not None:
-                raise SystemExit(f"the server exited: {server.stderr.read().decode()[-2000:]}")
+                detail = server.stderr.read().decode()[-2000:] if server.stderr else ""
+                raise SystemExit(f"the server exited: {detail}")
             try:
                 if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
+        before_cpu = _cpu_seconds(server.pid)
         tally, elapsed = asyncio.run(_drive(base, key, args))
+        server_cpu = _cpu_seconds(server.pid) - before_cpu
     finally:
-        server.send_signal(signal.SIGTERM)
+        server.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)  # py-spy writes on SIGINT
         try:
-            server.wait(20)
+            server.wait(60)
         except subprocess.TimeoutExpired:
             server.kill()
     counters, rows = _count(url, tenant_id)
@@ -170,6 +198,7 @@ def run_one(label: str, url: str, args) -> dict:
             "items_s": stored / elapsed, "p50": 1000 * lat[len(lat) // 2],
             "p99": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))],
             "mean": 1000 * statistics.fmean(lat), "errors": len(tally.errors), "lost": lost,
+            "cpu_ms": 1000 * server_cpu / max(1, sum(tally.statuses.values())),
             "transport": len(tally.transport_errors),
             "duplicated": duplicated, "seq_mismatch": gaps, "first_error": (tally.errors + tally.transport_errors + [""])[0]}
 
@@ -201,6 +230,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--batch", type=int, default=10, help="interactions per request")
     parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=1, help="server processes (prefscribe serve --workers)")
+    parser.add_argument("--profile", metavar="DIR", help="run the server under py-spy and write its samples "
+                        "(collapsed stacks) to DIR/<db>.txt")
     args = parser.parse_args()
     if not 0 < args.seconds <= 600 or not 0 < args.clients <= 500:
         raise SystemExit("keep it bounded: --seconds in (0, 600], --clients in (0, 500]")
@@ -232,18 +264,19 @@ def main() -> None:
 
     header = (f"{'db':<11} {'clients':>7} {'secs':>5} {'requests':>9} {'retries':>7} {'req/s':>7} "
               f"{'interactions':>12} {'inter/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'resent':>6} {'failed':>6} {'lost':>5} "
-              f"{'dup':>4}")
+              f"{'dup':>4} {'srv cpu ms/req':>14}")
     print(header)
     print("-" * len(header))
     for r in results:
         print(f"{r['db']:<11} {r['clients']:>7} {r['seconds']:>5.0f} {r['requests']:>9} {r['retries']:>7} "
               f"{r['req_s']:>7.0f} {r['stored']:>12} {r['items_s']:>8.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} "
-              f"{r['transport']:>6} {r['errors']:>6} {r['lost']:>5} {r['duplicated']:>4}")
+              f"{r['transport']:>6} {r['errors']:>6} {r['lost']:>5} {r['duplicated']:>4} {r['cpu_ms']:>14.2f}")
     for r in results:
         if r["first_error"]:
             print(f"{r['db']}: first error: {r['first_error']}")
     print("retries: batches sent twice on purpose (answered as duplicates); resent: sends repeated after a "
-          "transport error; failed: batches given up; lost/dup: acknowledged vs stored interactions")
+          "transport error; failed: batches given up; lost/dup: acknowledged vs stored interactions; srv cpu "
+          "ms/req: the server's CPU time per request (with --profile: py-spy's included)")
     if any(r["lost"] or r["duplicated"] or r["seq_mismatch"] for r in results):
         raise SystemExit("FAILED: acknowledged interactions and stored rows differ")
 

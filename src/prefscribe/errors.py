@@ -35,3 +35,27 @@ class IntegrityError(PrefscribeError):
 
 class BackendError(PrefscribeError):
     """A model call that failed after retries (server error, timeout)."""
+
+
+class NotFoundError(PrefscribeError, LookupError):
+    """No such record. Another tenant's record gets the same error, so nothing leaks across tenants."""
+
+
+class UserNotFoundError(NotFoundError):
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+        super().__init__(f"no user {user_id!r}")
+
+
+class VersionNotFoundError(NotFoundError):
+    def __init__(self, user_id: str, version: int) -> None:
+        self.user_id, self.version = user_id, version
+        super().__init__(f"user {user_id!r} has no version {version}")
+
+
+class ConflictError(PrefscribeError):
+    """The request contradicts the current state: a reused idempotency key, a stale base version."""
+
+
+class SchemaOutdatedError(PrefscribeError):
+    """A database whose schema is older (or newer) than this prefscribe's: `prefscribe db upgrade` fixes it."""

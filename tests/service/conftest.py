@@ -5,6 +5,7 @@ live uvicorn server for tests that need real concurrency or a browser."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 import time
@@ -87,6 +88,13 @@ class Service:
         return self.client.post(f"/v1/users/{user}/interactions", json=items, headers=headers)
 
 
+def ui_login(client, key: str, next: str = "/ui/users"):
+    """Sign in on /ui as a browser does: load the form (its pre-session token) and post it."""
+    page = client.get("/ui/login")
+    token = re.search(r'name="login_token" value="([^"]+)"', page.text).group(1)
+    return client.post("/ui/login", data={"key": key, "next": next, "login_token": token}, follow_redirects=False)
+
+
 def items(n: int, start: int = 0, tag: str = "item") -> list[dict]:
     return [{"context": f"query {i}", "chosen": f"{tag} chosen {i}", "rejected": f"{tag} rejected {i}"}
             for i in range(start, start + n)]
@@ -95,7 +103,8 @@ def items(n: int, start: int = 0, tag: str = "item") -> list[dict]:
 def make_settings(db: str, **overrides) -> Settings:
     values = dict(db=db, model="scripted:ok", worker=False, update_every=3, lease_seconds=5.0, poll_seconds=0.05,
                   retry_base_seconds=0.0, retry_max_seconds=0.0, max_batch_items=50, max_body_bytes=64_000,
-                  max_field_chars=2_000, max_profile_chars=2_000)
+                  max_field_chars=2_000, max_profile_chars=2_000,
+                  auth_failures_per_minute=10_000)  # tests send many wrong keys; test_auth_limit sets its own
     values.update(overrides)
     return Settings(**values)
 

@@ -1,8 +1,8 @@
 """A deterministic model for service tests, registered as backend kind "scripted".
 
 Profiles are derived from the prompt: "Likes <chosen items>. Total <n>." where n adds the interactions
-of this update to the "Total" of the past summary, so a chain of updates must add up. Judging prefers
-the item sharing more words with the user's profile. It can be told to fail (a model failure), to
+of this update to the "Total" of the past summary, so a chain of updates must add up. Judging (by
+log-probabilities or by a generated selection) prefers the item sharing more words with the user's profile. It can be told to fail (a model failure), to
 raise (a crash inside the call) or to sleep (to be killed mid-update).
 
 Specs: scripted:ok, scripted:fail (every call fails), scripted:sleep-<seconds>. A subprocess importing
@@ -95,6 +95,9 @@ class ScriptedBackend:
                     continue
                 if prompt[0]["role"] == "system" and "Tailor your answer" in prompt[0]["content"]:
                     text = f"A reply for: {prompt[-1]['content'][:60]}"
+                elif {"Item A", "Item B"} <= set(sections(prompt[-1]["content"])):
+                    first, second = self._overlaps(prompt)
+                    text = '{"selection": "Item %s"}' % ("A" if first >= second else "B")
                 else:
                     text = profile_reply(prompt)
                 out.append(Completion(text=text, prompt_tokens=sum(len(m["content"].split()) for m in prompt),
@@ -106,15 +109,19 @@ class ScriptedBackend:
             with self._lock:
                 self.active -= 1
 
+    @staticmethod
+    def _overlaps(prompt: list[dict]) -> tuple[int, int]:
+        """Words the profile shares with Item A and with Item B."""
+        parts = sections(prompt[-1]["content"])
+        pref = _words(parts.get("User's Preference", ""))
+        return len(pref & _words(parts.get("Item A", ""))), len(pref & _words(parts.get("Item B", "")))
+
     def option_logprobs(self, prompts, prefill, options) -> list[OptionScores]:
         out = []
         for prompt in prompts:
-            user = prompt[-1]["content"]
-            parts = sections(user)
-            pref = _words(parts.get("User's Preference", ""))
-            first, second = parts.get("Item A", ""), parts.get("Item B", "")
-            out.append(OptionScores(logprobs=[len(pref & _words(first)) - 5.0, len(pref & _words(second)) - 5.0],
-                                    prompt_tokens=len(user.split())))
+            first, second = self._overlaps(prompt)
+            out.append(OptionScores(logprobs=[first - 5.0, second - 5.0],
+                                    prompt_tokens=len(prompt[-1]["content"].split())))
         return out
 
     def continuation_logprobs(self, prompts, continuations) -> list[float]:

@@ -105,7 +105,55 @@ def test_edit_on_the_page_is_a_new_version_in_the_api(db_url, server, browser):
 
     page.fill("#confirm", "u1")
     page.click("#delete")
-    page.wait_for_selector("text=Deleted user u1 and all their data.")
+    page.wait_for_selector("text=Deleted the user and all their data.")
     assert page.url.startswith(f"{server}/ui/users")
     assert api.get("/v1/users/u1").status_code == 404
+    api.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_an_end_user_opens_their_link_and_changes_their_profile(db_url, server, browser):
+    store = Store(db_url)
+    key, _ = store.create_key("acme")
+    store.close()
+    api = httpx.Client(base_url=server, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    for user in ("u1", "u2"):
+        assert api.post(f"/v1/users/{user}/interactions", json=items(3, tag=user)).status_code == 201
+    wait_for(lambda: all(api.get(f"/v1/users/{u}/profile").status_code == 200 for u in ("u1", "u2")), 120,
+             "the worker never wrote the profiles")
+    v1 = api.get("/v1/users/u1/profile").json()
+    read_url = api.post("/v1/users/u1/access-links", json={"scope": "read"}).json()["url"]
+    edit_url = api.post("/v1/users/u1/access-links", json={"scope": "edit"}).json()["url"]
+    assert read_url.startswith(f"{server}/me?t=")
+
+    page = browser.new_page()
+    page.goto(read_url)  # no sign-in: the link is the access
+    assert page.inner_text("#current-text") == v1["profile"] and "u2" not in page.content()
+    assert page.locator("#edit-form").count() == 0 and page.locator("#delete").count() == 0
+
+    page.goto(edit_url)
+    new_text = "I prefer slow jazz and short answers."
+    page.fill("#profile", new_text)
+    page.click("#save")
+    page.wait_for_selector("text=Saved as version 2.")
+    assert page.inner_text("#current-text") == new_text
+    head = api.get("/v1/users/u1/profile").json()
+    assert (head["version"], head["author"], head["editor"], head["profile"]) == (2, "person", "the user", new_text)
+    row = page.locator("#history tr[data-version='2']")
+    assert "jazz" in " ".join(row.locator("ins").all_inner_texts())
+
+    page.locator("#history tr[data-version='1'] button").click()
+    page.wait_for_selector("text=Rolled back to version 1: now version 3.")
+    assert api.get("/v1/users/u1/profile").json()["profile"] == v1["profile"]
+
+    page.goto(edit_url[:-3] + ("abc" if not edit_url.endswith("abc") else "xyz"))  # an altered token
+    assert page.inner_text("#refused-title") == "This link is not valid" and v1["profile"] not in page.content()
+
+    page.goto(edit_url)
+    page.fill("#confirm", "delete")
+    page.click("#delete")
+    page.wait_for_selector("text=Your data was deleted")
+    assert api.get("/v1/users/u1").status_code == 404 and api.get("/v1/users/u2").status_code == 200
+    page.goto(read_url)
+    assert page.inner_text("#refused-title") == "There is nothing here"
     api.close()

@@ -47,3 +47,20 @@ def test_a_bad_database_url_is_a_clear_error(tmp_path):
     assert r.exit_code == 2 and "unsupported database" in r.output
     r = runner.invoke(app, ["keys", "create", "--tenant", "acme", "--db", "sqlite://"])
     assert r.exit_code == 2 and "in-memory" in r.output
+
+
+def test_a_server_store_remembers_found_keys_for_auth_ttl_only(db_url):
+    server = Store(db_url, auth_ttl=3600)
+    other = Store(db_url)
+    try:
+        key, _ = other.create_key("acme")
+        assert server.remembered(key) is None and server.authenticate(key).name == "acme"
+        assert server.remembered(key).name == "acme" and other.remembered(key) is None  # other: auth_ttl 0
+        other.revoke_key(key[:12])  # another process revokes: this one trusts its memory until auth_ttl
+        assert server.authenticate(key) is not None and other.authenticate(key) is None
+        server.revoke_key("psk_nothing")  # a revoke through this store forgets every remembered key
+        assert server.authenticate(key) is None
+        assert server.authenticate("psk_unknown") is None and server.authenticate("") is None
+    finally:
+        server.close()
+        other.close()

@@ -91,3 +91,34 @@ def test_concurrent_ingestion_loses_nothing_and_updates_one_at_a_time(make_servi
     assert versions[-1].text.endswith(f"Total {total}.")  # each update built on the one before
     assert backend.max_active == 1  # never two updates of the user at once
     assert sum(w.stats["committed"] for w in workers) == len(versions)
+
+
+def test_the_same_batch_sent_at_once_is_stored_once(service):
+    """Retries racing each other (PostgreSQL runs them side by side): one stores, the others answer
+    duplicate with the same seqs, for a new user and for an existing one."""
+    from prefscribe.schema import Interaction
+
+    tenant = service.store.authenticate(service.key_a).id
+    for user, before in (("fresh", 0), ("fresh", 3)):
+        batch = [Interaction(**i) for i in items(3, start=before, tag=user)]
+        barrier = threading.Barrier(8)
+        results, errors = [], []
+
+        def send(batch=batch, user=user, key=f"same-{before}", barrier=barrier, results=results,
+                 errors=errors) -> None:
+            barrier.wait()
+            try:
+                results.append(service.store.ingest(tenant, user, batch, idempotency_key=key))
+            except Exception as exc:  # noqa: BLE001 - collected and asserted on below
+                errors.append(repr(exc))
+
+        threads = [threading.Thread(target=send) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert sorted(r.duplicate for r in results) == [False] + [True] * 7
+        assert {(r.first_seq, r.last_seq) for r in results} == {(before + 1, before + 3)}
+        rows = service.store.interactions(tenant, user, limit=100)
+        assert [r.seq for r in rows] == list(range(before + 3, 0, -1))

@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, func, select
 
 from prefscribe.store._models import Base, Batch, InteractionRow, ProfileVersion, User
 
-from .conftest import items
+from .conftest import items, ui_login
 
 pytestmark = pytest.mark.timeout(300)  # a hang guard only
 
@@ -99,11 +99,11 @@ def test_the_inspector_is_isolated_too(tenant_a_user):
     c = service.client
     r = c.get("/ui/users/u1", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/ui/login")
-    r = c.post("/ui/login", data={"key": service.key_b, "next": "/ui/users/u1"}, follow_redirects=False)
+    r = ui_login(c, service.key_b, "/ui/users/u1")
     assert r.status_code == 303
     r = c.get("/ui/users/u1")
     assert r.status_code == 404 and SECRET not in r.text
-    r = c.post("/ui/login", data={"key": "psk_wrong"}, follow_redirects=False)
+    r = ui_login(c, "psk_wrong")
     assert r.status_code == 401
     c.cookies.clear()
 

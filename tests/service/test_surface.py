@@ -1,6 +1,6 @@
 """The public names of the store and the service are exactly these."""
 
-from prefscribe import service, store
+from prefscribe import errors, service, store
 from prefscribe.errors import PrefscribeError
 
 
@@ -13,3 +13,7 @@ def test_public_surface():
         for name in module.__all__:  # each resolves (a missing one raises) to prefscribe's own object
             assert getattr(getattr(module, name), "__module__", "prefscribe.").startswith("prefscribe."), name
     assert issubclass(store.NotFoundError, LookupError) and issubclass(store.StoreError, PrefscribeError)
+    # the store's errors are the package's own, so one handler maps them in the service
+    assert store.NotFoundError is errors.NotFoundError and store.ConflictError is errors.ConflictError
+    for typed in (errors.UserNotFoundError, errors.VersionNotFoundError):
+        assert issubclass(typed, errors.NotFoundError)

@@ -8,7 +8,7 @@ import pytest
 
 from prefscribe.service.routers.ui import word_diff
 
-from .conftest import items
+from .conftest import items, ui_login
 
 pytestmark = pytest.mark.timeout(300)  # a hang guard only
 
@@ -31,7 +31,7 @@ def test_forms_sign_in_edit_refuse_forgeries_and_confirm_deletes(service):
     c = service.client
     service.ingest("u1", items(3))
     service.worker.step()
-    r = c.post("/ui/login", data={"key": service.key_a, "next": "//evil.example/"}, follow_redirects=False)
+    r = ui_login(c, service.key_a, "//evil.example/")
     assert r.status_code == 303 and r.headers["location"] == "/ui/users"  # no open redirect
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "path=/ui" in cookie
@@ -50,13 +50,62 @@ def test_forms_sign_in_edit_refuse_forgeries_and_confirm_deletes(service):
     assert (head["version"], head["author"], head["editor"], head["profile"]) == (2, "person", "ann",
                                                                                   "By hand <b>bold</b>.")
     stale = c.post("/ui/users/u1/edit", data={"profile": "late", "csrf": csrf, "base_version": "1"})
-    assert "Not saved" in stale.text and "head is now version 2" in stale.text
+    assert "Not saved: the profile changed since this page was loaded" in stale.text
 
     refused = c.post("/ui/users/u1/delete", data={"csrf": csrf, "confirm": "u2"})
     assert "Not deleted" in refused.text and c.get("/v1/users/u1", headers=service.auth()).status_code == 200
     r = c.post("/ui/users/u1/delete", data={"csrf": csrf, "confirm": "u1"})
-    assert r.status_code == 200 and "Deleted user u1" in r.text
+    assert r.status_code == 200 and "Deleted the user and all their data." in r.text
     assert c.get("/v1/users/u1", headers=service.auth()).status_code == 404
+    # a user that is not there (any more, or of another tenant) is not "deleted"
+    r = c.post("/ui/users/u1/delete", data={"csrf": csrf, "confirm": "u1"})
+    assert "No such user: nothing changed." in r.text and "Deleted" not in r.text
+    service.ingest("b1", items(1), key=service.key_b)
+    r = c.post("/ui/users/b1/delete", data={"csrf": csrf, "confirm": "b1"})
+    assert "No such user" in r.text and c.get("/v1/users/b1", headers=service.auth(service.key_b)).status_code == 200
 
-    c.post("/ui/logout")
+    assert c.post("/ui/logout", data={"csrf": "0" * 32}, follow_redirects=False).status_code == 403
+    c.post("/ui/logout", data={"csrf": csrf})
     assert c.get("/ui/users", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_sign_in_from_another_site_is_refused(service):
+    c = service.client
+    forged = c.post("/ui/login", data={"key": service.key_a}, follow_redirects=False)
+    assert forged.status_code == 403 and "prefscribe_key" not in forged.headers.get("set-cookie", "")
+    token = re.search(r'name="login_token" value="([^"]+)"', c.get("/ui/login").text).group(1)
+    r = c.post("/ui/login", data={"key": service.key_a, "login_token": token},
+               headers={"Origin": "https://evil.example"}, follow_redirects=False)
+    assert r.status_code == 403 and "prefscribe_key" not in r.headers.get("set-cookie", "")
+    c.cookies.clear()
+    r = c.post("/ui/login", data={"key": service.key_a, "login_token": token}, follow_redirects=False)
+    assert r.status_code == 403  # the token alone, without its cookie, is not enough
+    assert ui_login(c, service.key_a).status_code == 303
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_flash_messages_are_codes_not_text(service):
+    c = service.client
+    service.ingest("u1", items(3))
+    service.worker.step()
+    ui_login(c, service.key_a)
+    page = c.get("/ui/users/u1?m=saved&v=7")
+    assert "Saved as version 7." in page.text
+    for query in ("msg=Your+account+is+locked", "m=Your+account+is+locked", "m=saved&v=call+us",
+                  "m=saved", "m=rolled_back&v=1&n=<b>2</b>"):
+        page = c.get(f"/ui/users/u1?{query}")
+        assert page.status_code == 200 and 'class="flash' not in page.text, query
+        assert "locked" not in page.text and "call us" not in page.text and "<b>2</b>" not in page.text
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_pages_send_security_headers(service):
+    c = service.client
+    service.ingest("u1", items(3))
+    ui_login(c, service.key_a)
+    for url in ("/ui/login", "/ui/users", "/ui/users/u1"):
+        h = c.get(url).headers
+        assert "frame-ancestors 'none'" in h["content-security-policy"] and h["x-frame-options"] == "DENY"
+        assert h["x-content-type-options"] == "nosniff" and h["cache-control"] == "no-store"
+    assert c.get("/v1/health").headers["x-content-type-options"] == "nosniff"

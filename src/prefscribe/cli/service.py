@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from typing import Annotated
@@ -21,6 +22,7 @@ LeaseOpt = Annotated[float | None, typer.Option(help="Seconds before a dead work
 PollOpt = Annotated[float | None, typer.Option(help="Seconds between an idle worker's looks for work (default 1).")]
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys of the profile service (one tenant per key set).")
+db_app = typer.Typer(no_args_is_help=True, help="The profile store's database schema.")
 
 
 def _settings(**overrides):
@@ -37,6 +39,24 @@ def _store(db: str | None):
     from ..store import Store
 
     return Store(_settings(db=db).db)
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOpt = None) -> None:
+    """Migrate the database schema to this prefscribe's revision (creates the tables in an empty database).
+    Back the database up first; `serve` and `worker` refuse an older schema until this has run."""
+    with errors_exit():
+        from ..store import Store
+
+        store = Store(_settings(db=db).db, create=False)
+        try:
+            before, after = store.upgrade()
+        finally:
+            store.close()
+        if before == after:
+            console.print(f"{store.shown_url}: already at revision {after}")
+        else:
+            console.print(f"{store.shown_url}: upgraded from {before or 'an empty database'} to revision {after}")
 
 
 @keys_app.command("create")
@@ -101,19 +121,33 @@ def serve(
     lease_seconds: LeaseOpt = None,
     poll_seconds: PollOpt = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes (PostgreSQL: use about one per "
+                                         "core; each runs its own update worker unless --no-worker).")] = 1,
 ) -> None:
     """Run the profile service: HTTP API under /v1, docs at /docs, inspector pages at /ui."""
     with errors_exit():
-        settings = _settings(db=db, model=model, update_every=update_every, worker=worker,
-                             lease_seconds=lease_seconds, poll_seconds=poll_seconds)
+        overrides = {"db": db, "model": model, "update_every": update_every, "worker": worker,
+                     "lease_seconds": lease_seconds, "poll_seconds": poll_seconds}
+        settings = _settings(**overrides)
         import uvicorn
 
         from ..service import create_app
 
-        app = create_app(settings)
-        console.print(f"prefscribe service on http://{host}:{port}  (API /v1, docs /docs, inspector /ui; "
-                      f"db {settings.db}, model {settings.model}, worker {'on' if settings.worker else 'off'})")
-        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        shown = f"db {settings.db}, model {settings.model}, worker {'on' if settings.worker else 'off'}"
+        if workers == 1:
+            app = create_app(settings)
+            console.print(f"prefscribe service on http://{host}:{port}  (API /v1, docs /docs, inspector /ui; "
+                          f"{shown})")
+            uvicorn.run(app, host=host, port=port, log_level=log_level)
+            return
+        # Each worker process builds the app from the environment: pass the options on through it.
+        create_app(settings).state.runtime.store.close()  # fail here, once, on a bad database or schema
+        for name, value in overrides.items():
+            if value is not None:
+                os.environ[f"PREFSCRIBE_{name.upper()}"] = str(value)
+        console.print(f"prefscribe service on http://{host}:{port} with {workers} processes ({shown})")
+        uvicorn.run("prefscribe.service.main:create_app", factory=True, host=host, port=port,
+                    log_level=log_level, workers=workers)
 
 
 def worker(

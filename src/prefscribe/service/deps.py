@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ..store import NotFoundError, Store, TenantInfo
-from .errors import ApiError, not_found
+from ..store import Store, TenantInfo
+from .errors import ApiError
 from .runtime import Runtime
 from .settings import Settings
 
@@ -34,27 +35,34 @@ StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_tenant(store: StoreDep,
-               credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> TenantInfo:
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def too_many_failures(wait: int) -> ApiError:
+    return ApiError(429, "too_many_requests", f"too many failed authentications from this address: try again "
+                    f"in {wait} s", headers={"Retry-After": str(wait)}, retry_after=wait)
+
+
+async def get_tenant(request: Request, runtime: RuntimeDep,
+                     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> TenantInfo:
     challenge = {"WWW-Authenticate": "Bearer"}
+    client = client_address(request)
+    wait = runtime.limiter.retry_after(client)
+    if wait is not None:  # refused before the key is looked at: a right guess must not show
+        raise too_many_failures(wait)
     if credentials is None:
         raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>' "
                        "(create one with `prefscribe keys create --tenant NAME`)", headers=challenge)
-    tenant = store.authenticate(credentials.credentials)
+    # A key found moments ago is answered here, on the event loop; only a lookup goes to a thread.
+    key = credentials.credentials
+    tenant = runtime.store.remembered(key) or await run_in_threadpool(runtime.store.authenticate, key)
     if tenant is None:
+        runtime.limiter.fail(client)
         raise ApiError(401, "unauthorized", "unknown or revoked API key", headers=challenge)
     return tenant
 
 
 TenantDep = Annotated[TenantInfo, Depends(get_tenant)]
-UserId = Annotated[str, Path(min_length=1, max_length=200, description="Your id for the user.")]
-
-
-def user_not_found(user_id: str) -> ApiError:
-    """The same answer whether the user does not exist or belongs to another tenant: nothing leaks."""
-    return not_found(f"no user {user_id!r} for this API key's tenant")
-
-
-def translate_not_found(exc: NotFoundError, user_id: str) -> ApiError:
-    message = str(exc)
-    return user_not_found(user_id) if message.startswith("no user") else not_found(message)
+UserId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\x00]+$",
+                             description="Your id for the user (1 to 200 characters, no NUL).")]

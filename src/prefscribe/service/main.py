@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from ..llm import Backend
 from ..store import Store
+from . import openapi
 from .errors import install_error_handlers
-from .middleware import BodyLimitMiddleware, JsonBodyMiddleware
-from .routers import health, interactions, personalize, profiles, ui, users
+from .jsonbody import strict_json_body
+from .middleware import BodyLimitMiddleware, JsonBodyMiddleware, SecurityHeadersMiddleware
+from .routers import access, health, interactions, personalize, profiles, ui, users
 from .runtime import ModelRuntime, Runtime
+from .schemas import errors
 from .settings import Settings
 from .worker import Worker
 
@@ -21,7 +24,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     """The service for `settings` (default: from PREFSCRIBE_* environment variables). `store` and `backend`
     are for embedding and tests; by default they come from settings.db and settings.model."""
     settings = settings or Settings()
-    runtime = Runtime(settings, store or Store(settings.db), ModelRuntime(settings.model, backend),
+    runtime = Runtime(settings, store or Store(settings.db, auth_ttl=settings.auth_cache_seconds),
+                      ModelRuntime(settings.model, backend),
                       owns_store=store is None)
     runtime.worker = Worker(runtime.store, settings, runtime.models)
 
@@ -42,7 +46,12 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     install_error_handlers(app)
     app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
-    for module in (health, interactions, profiles, users, personalize):
-        app.include_router(module.router, prefix="/v1")
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.include_router(health.router, prefix="/v1", responses=errors(500))
+    for module in (interactions, profiles, users, personalize, access):
+        app.include_router(module.router, prefix="/v1", dependencies=[Depends(strict_json_body)],
+                           responses=errors(400, 401, 413, 422, 429, 500))
     app.include_router(ui.router)
+    app.include_router(access.pages)
+    openapi.install(app, settings)
     return app

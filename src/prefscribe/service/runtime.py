@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING
 from ..llm import Backend, load_backend
 from ..llm.spec import is_server
 from ..store import Store
+from .access import AccessLinks
+from .ratelimit import FailureLimiter
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -50,6 +53,15 @@ class Runtime:
     models: ModelRuntime
     worker: Worker | None = None
     owns_store: bool = False
+    limiter: FailureLimiter | None = None
+    links: AccessLinks | None = None
+
+    def __post_init__(self) -> None:
+        if self.limiter is None:
+            self.limiter = FailureLimiter(self.settings.auth_failures_per_minute, window=60.0)
+        if self.links is None:
+            secret = self.settings.access_link_secret
+            self.links = AccessLinks(secret.get_secret_value() if secret else secrets.token_urlsafe(32))
 
     def notify(self, pending: int) -> None:
         """Wake this process's worker when a user has become due (other processes poll)."""

@@ -4,9 +4,48 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..schema import Interaction
+
+# Sequence and version numbers are 32-bit INTEGER columns on PostgreSQL: larger ones are refused up front.
+MAX_INT = 2**31 - 1
+# What a text column can hold (PostgreSQL refuses NUL characters), and text that is more than whitespace.
+STORABLE = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
+SHORT_CHARS = 200  # ids, domains, string timestamps, idempotency keys (the store's columns hold 200)
+
+
+class ErrorOut(BaseModel):
+    """Every error's body. `error` is a stable code to branch on, `message` says what went wrong and what to
+    do; some errors add fields (index, field, limit, pending, details)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="invalid_json, invalid_encoding, unauthorized, not_found, no_profile, "
+                       "conflict, too_large, too_many_items, invalid_request, too_long, too_many_requests, "
+                       "internal_error, model_error, model_unavailable, method_not_allowed")
+    message: str
+
+
+_WHY = {
+    400: "The body is not strict JSON (invalid_json) or not UTF-8 (invalid_encoding).",
+    401: "No API key, or an unknown or revoked one (unauthorized).",
+    404: "No such user for this key's tenant, or no such version (not_found); no profile yet (no_profile).",
+    409: "The request contradicts the current state, or the Idempotency-Key header and the body's key differ "
+         "(conflict).",
+    413: "The body is over max_body_bytes (too_large) or the batch over max_batch_items (too_many_items).",
+    422: "A field is missing, of the wrong type or over its limit (invalid_request, too_long).",
+    429: "Too many failed authentications from this client: wait Retry-After seconds (too_many_requests).",
+    500: "An internal error (internal_error); details are in the server log only.",
+    502: "The model call failed (model_error).",
+    503: "The model cannot be loaded or reached (model_unavailable).",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict]:
+    """OpenAPI `responses` for these error statuses, each with the ErrorOut body."""
+    return {status: {"model": ErrorOut, "description": _WHY[status]} for status in statuses}
 
 
 class Usage(BaseModel):
@@ -21,8 +60,8 @@ class IngestOut(BaseModel):
     last_seq: int
     duplicate: bool = Field(description="True when this idempotency key was seen before: nothing was added.")
     idempotency_key: str | None
-    interactions: int = Field(description="The user's interactions in all.")
-    pending: int = Field(description="Interactions not yet in the profile.")
+    interactions: int = Field(description="The user's interactions in all, now (also on a retry).")
+    pending: int = Field(description="Interactions not yet in the profile, now (also on a retry).")
     update_due: bool = Field(description="Enough are pending for the worker to update the profile.")
 
 
@@ -69,14 +108,17 @@ class VersionList(BaseModel):
 
 
 class EditIn(BaseModel):
-    profile: str = Field(min_length=1, description="The new profile text.")
-    editor: str | None = Field(None, max_length=200, description="Who made the change (shown in the history).")
-    base_version: int | None = Field(None, description="Refuse (409) if the head is no longer this version.")
+    profile: str = Field(pattern=NOT_BLANK, description="The new profile text (not only whitespace; at most the "
+                         "service's max_profile_chars, 20,000 by default).")
+    editor: str | None = Field(None, max_length=200, pattern=STORABLE,
+                               description="Who made the change (shown in the history).")
+    base_version: int | None = Field(None, ge=0, le=MAX_INT, description="Refuse (409) if the head is no "
+                                     "longer this version (0: the user has no profile yet).")
 
 
 class RollbackIn(BaseModel):
-    version: int = Field(ge=1, description="The version whose text becomes current again.")
-    editor: str | None = Field(None, max_length=200)
+    version: int = Field(ge=1, le=MAX_INT, description="The version whose text becomes current again.")
+    editor: str | None = Field(None, max_length=200, pattern=STORABLE)
 
 
 class RefreshOut(BaseModel):
@@ -157,3 +199,17 @@ class RespondOut(BaseModel):
     response: str
     version: int | None
     usage: Usage
+
+
+class AccessLinkIn(BaseModel):
+    scope: Literal["read", "edit"] = Field("read", description="read: see the profile and its history; edit: "
+                                           "also edit it, roll it back and delete the user's data.")
+    expires_in: int = Field(900, ge=60, le=7 * 24 * 3600, description="Seconds the link works (default 15 "
+                            "minutes).")
+
+
+class AccessLinkOut(BaseModel):
+    user_id: str
+    scope: Literal["read", "edit"]
+    url: str = Field(description="Give this to the user: it opens their profile page, and only theirs.")
+    expires_at: str

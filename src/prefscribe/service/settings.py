@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ..store import DEFAULT_DB
@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     style / max_new_tokens: how profiles are written (None: by model, as `prefscribe infer`).
     cache: reuse model replies from the result cache (off: a purged user must leave nothing behind).
     max_body_bytes, max_batch_items, max_field_chars, max_profile_chars: request size limits.
+    auth_failures_per_minute: failed authentications a client (by address) may make in a minute before
+      it is refused with 429 for the rest of that minute.
+    auth_cache_seconds: how long a server trusts an API key it has found before asking the database again
+      (a key revoked with `prefscribe keys revoke` stops working within this time; 0: ask every time).
+    access_link_secret: the key that signs end-user access links (default: a random one per process, so
+      links end with a restart and work only on the process that made them: set one shared secret when
+      several server processes sit behind one address).
     """
 
     model_config = SettingsConfigDict(env_prefix="PREFSCRIBE_", extra="ignore")
@@ -46,3 +53,6 @@ class Settings(BaseSettings):
     max_batch_items: int = Field(1000, ge=1)
     max_field_chars: int = Field(20_000, ge=1)
     max_profile_chars: int = Field(20_000, ge=1)
+    auth_failures_per_minute: int = Field(20, ge=1)
+    auth_cache_seconds: float = Field(2.0, ge=0)
+    access_link_secret: SecretStr | None = None

@@ -9,18 +9,17 @@ Interactions and profile versions are append-only; edits and rollbacks add versi
 row of a user. Needs the `serve` extra: pip install 'prefscribe[serve]'.
 """
 
+from ..errors import ConflictError, NotFoundError
 from ._db import DEFAULT_DB, normalize_url
 from ._records import (
-                       ConflictError,
-                       IngestResult,
-                       KeyInfo,
-                       NotFoundError,
-                       Snapshot,
-                       StoredInteraction,
-                       StoreError,
-                       TenantInfo,
-                       UserState,
-                       Version,
+           IngestResult,
+           KeyInfo,
+           Snapshot,
+           StoredInteraction,
+           StoreError,
+           TenantInfo,
+           UserState,
+           Version,
 )
 from ._store import Store
 

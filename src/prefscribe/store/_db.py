@@ -24,6 +24,13 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def shown_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(normalize_url(url)).render_as_string(hide_password=True)
+
+
 @dataclass
 class Engines:
     write: object
@@ -74,7 +81,10 @@ def make_engines(url: str) -> Engines:
         if parsed.get_driver_name() not in ("psycopg", "psycopg2"):
             url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         try:
-            engine = create_engine(url, pool_size=10, max_overflow=30, pool_pre_ping=True, pool_timeout=60)
+            # As many pooled connections as the server has request threads (anyio's 40), so none is opened
+            # and closed per request; no ping per checkout (a round trip each): after a database restart
+            # the first request on a dead connection fails and the pool is refreshed, pool_recycle bounds age.
+            engine = create_engine(url, pool_size=40, max_overflow=10, pool_recycle=1800, pool_timeout=60)
         except ImportError:  # pragma: no cover - depends on the install
             raise InputError("PostgreSQL needs psycopg 3: pip install 'psycopg[binary]'") from None
         return Engines(write=engine, read=engine, dialect="postgresql")

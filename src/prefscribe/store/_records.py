@@ -8,17 +8,9 @@ from datetime import UTC, datetime
 from ..errors import PrefscribeError
 from ..schema import Interaction, Profile, Usage
 
-
-class StoreError(PrefscribeError):
-    """A request the store cannot carry out as asked."""
-
-
-class NotFoundError(StoreError, LookupError):
-    """No such tenant, user or version (for this tenant)."""
-
-
-class ConflictError(StoreError):
-    """The request contradicts the current state: a reused idempotency key, a stale base version."""
+# The store's errors live in the package's one exception tree (prefscribe.errors); StoreError is the
+# name this module has always exported for "anything the store refuses".
+StoreError = PrefscribeError
 
 
 def iso(value: datetime | None) -> str | None:

@@ -15,16 +15,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 
 from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..errors import ConflictError, InputError, UserNotFoundError, VersionNotFoundError
 from ..schema import Interaction, Profile
-from ._db import Engines, make_engines
-from ._models import ApiKey, Base, Batch, InteractionRow, ProfileVersion, Tenant, User, utcnow
+from . import _schema
+from ._db import Engines, make_engines, shown_url
+from ._models import ApiKey, Batch, InteractionRow, ProfileVersion, Tenant, User, utcnow
 from ._records import (
-    ConflictError,
     IngestResult,
     KeyInfo,
-    NotFoundError,
     Snapshot,
     StoredInteraction,
     TenantInfo,
@@ -48,23 +50,43 @@ def batch_hash(items: Sequence[Interaction]) -> str:
 class Store:
     """Profiles, interactions, tenants and keys in one SQL database (SQLite file or PostgreSQL)."""
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
-        self.url = url
+    def __init__(self, url: str, *, create: bool = True, auth_ttl: float = 0.0) -> None:
+        """`auth_ttl`: seconds a found API key is trusted without asking the database again (the service
+        sets it; 0: every authenticate() asks)."""
+        self.url, self.auth_ttl = url, auth_ttl
         self.engines: Engines = make_engines(url)
         self.dialect = self.engines.dialect
         # SQLite has one writer at a time. Threads of this process queue here, in order, instead of in
         # SQLite's busy handler, which polls with growing sleeps and makes the tail latency long.
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else nullcontext()
+        self._auth_cache: dict[str, tuple[float, TenantInfo]] = {}  # key hash -> (valid until, tenant)
         if create:
             self.create_all()
 
-    def create_all(self) -> None:
-        """Create missing tables. On PostgreSQL an advisory lock keeps a server and workers starting
-        together from racing on the DDL."""
+    @contextmanager
+    def _ddl(self) -> Iterator:
+        """A connection for schema changes. On PostgreSQL an advisory lock keeps a server and workers
+        starting together from racing on the DDL."""
         with self._write_lock, self.engines.write.begin() as conn:
             if self.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(7317712)"))
-            Base.metadata.create_all(conn)
+            yield conn
+
+    def create_all(self) -> None:
+        """Create the tables in an empty database, or check that the schema is the current revision
+        (SchemaOutdatedError, naming `prefscribe db upgrade`, when it is not)."""
+        with self._ddl() as conn:
+            _schema.prepare(conn, self.shown_url)
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Migrate the schema to the current revision. Returns (revision before, revision after)."""
+        with self._ddl() as conn:
+            return _schema.upgrade(conn)
+
+    @property
+    def shown_url(self) -> str:
+        """The URL without its password, for messages."""
+        return shown_url(self.url)
 
     def close(self) -> None:
         for engine in {id(self.engines.write): self.engines.write, id(self.engines.read): self.engines.read}.values():
@@ -74,6 +96,13 @@ class Store:
     def _write(self) -> Iterator[Session]:
         with self._write_lock, Session(self.engines.write, expire_on_commit=False) as session, session.begin():
             yield session
+
+    @contextmanager
+    def _write_connection(self) -> Iterator[Connection]:
+        """A write transaction on a bare connection, for the hot path (ingest): Core statements without
+        the ORM session's bookkeeping."""
+        with self._write_lock, self.engines.write.begin() as connection:
+            yield connection
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
@@ -92,7 +121,7 @@ class Store:
         """A new API key for `tenant` (created if new). The key is returned once; only its hash is kept."""
         tenant = tenant.strip()
         if not tenant:
-            raise ValueError("the tenant name is empty")
+            raise InputError("the tenant name is empty", field="tenant")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         with self._write() as s:
             s.execute(self._insert(Tenant).values(name=tenant, created_at=utcnow())
@@ -112,18 +141,39 @@ class Store:
                     for k, name in s.execute(query)]
 
     def revoke_key(self, prefix: str) -> int:
+        self._auth_cache.clear()
         with self._write() as s:
             result = s.execute(update(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
                                .values(revoked_at=utcnow()))
             return result.rowcount
 
+    def remembered(self, key: str) -> TenantInfo | None:
+        """The tenant of a key authenticate() found within auth_ttl, without asking the database (None: ask
+        authenticate())."""
+        cached = self._auth_cache.get(hash_key(key)) if self.auth_ttl > 0 and key else None
+        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
     def authenticate(self, key: str) -> TenantInfo | None:
+        """The tenant of an active key, or None. With auth_ttl, a key found is remembered that long, sparing
+        a database round trip per request: a key revoked by another process (`prefscribe keys revoke`)
+        stops working within auth_ttl seconds; one revoked through this Store at once."""
         if not key or not key.startswith(KEY_PREFIX):
             return None
+        digest = hash_key(key)
+        now = time.monotonic()
+        cached = self._auth_cache.get(digest)
+        if cached is not None and cached[0] > now and self.auth_ttl > 0:
+            return cached[1]
         with self._read() as s:
             row = s.execute(select(Tenant.id, Tenant.name).join(ApiKey, ApiKey.tenant_id == Tenant.id)
-                            .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))).first()
-        return TenantInfo(row.id, row.name) if row else None
+                            .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))).first()
+        if row is None or self.auth_ttl <= 0:
+            return TenantInfo(row.id, row.name) if row else None
+        if len(self._auth_cache) >= 10_000:  # only active keys get here: a cap, not an eviction policy
+            self._auth_cache.clear()
+        tenant = TenantInfo(row.id, row.name)
+        self._auth_cache[digest] = (now + self.auth_ttl, tenant)
+        return tenant
 
     # ------------------------------------------------------------------------------------- users
     @staticmethod
@@ -133,7 +183,7 @@ class Store:
     def _locked_user(self, s: Session, tenant_id: int, user_id: str) -> User:
         user = s.scalar(self._user_query(tenant_id, user_id).with_for_update())
         if user is None:
-            raise NotFoundError(f"no user {user_id!r}")
+            raise UserNotFoundError(user_id)
         return user
 
     @staticmethod
@@ -173,42 +223,60 @@ class Store:
     def ingest(self, tenant_id: int, user_id: str, items: Sequence[Interaction],
                idempotency_key: str | None = None) -> IngestResult:
         """Append a batch for a user (created on first sight). The same idempotency key again is a no-op
-        that returns the first result; the same key with a different batch is a conflict."""
+        that returns the batch's seqs with the user's current counts; the same key with a different batch is
+        a conflict."""
         if not items:
-            raise ValueError("an empty batch")
+            raise InputError("an empty batch: send at least one interaction")
         digest = batch_hash(items)
         now = utcnow()
-        with self._write() as s:
-            query = self._user_query(tenant_id, user_id).with_for_update()
-            user = s.scalar(query)
-            if user is None:
-                s.execute(self._insert(User).values(tenant_id=tenant_id, external_id=user_id)
-                          .on_conflict_do_nothing(index_elements=["tenant_id", "external_id"]))
-                user = s.scalar(query)
-            if idempotency_key is not None:
-                seen = s.scalar(select(Batch).where(Batch.user_id == user.id,
-                                                    Batch.idempotency_key == idempotency_key))
+        rows = [{"context": item.context, "chosen": item.chosen, "rejected": item.rejected, "item_id": item.id,
+                 "timestamp": item.timestamp, "domain": item.domain, "meta": item.meta, "created_at": now}
+                for item in items]
+        try:
+            return self._ingest(tenant_id, user_id, rows, digest, idempotency_key, now)
+        except IntegrityError:
+            # Another request with this key committed between our check and our insert (PostgreSQL runs
+            # them side by side): everything of ours was rolled back; now the check finds theirs.
+            if idempotency_key is None:
+                raise
+            return self._ingest(tenant_id, user_id, rows, digest, idempotency_key, now)
+
+    def _ingest(self, tenant_id: int, user_id: str, rows: list[dict], digest: str, key: str | None,
+                now) -> IngestResult:
+        """One transaction of at most four statements: the retry check (with a key), the user row upserted
+        with its counter raised by the batch size (which locks it until commit, so seqs have no gaps), the
+        batch, and the interactions in one multi-row INSERT."""
+        n = len(rows)
+        with self._write_connection() as s:
+            if key is not None:
+                seen = s.execute(
+                    select(Batch.first_seq, Batch.last_seq, Batch.body_hash, User.interaction_count,
+                           User.covered_through)
+                    .join(User, User.id == Batch.user_id)
+                    .where(User.tenant_id == tenant_id, User.external_id == user_id, Batch.idempotency_key == key)
+                ).first()
                 if seen is not None:
                     if seen.body_hash != digest:
-                        raise ConflictError(f"idempotency key {idempotency_key!r} was already used for a "
-                                            "different batch of this user: use a new key for new data")
+                        raise ConflictError(f"idempotency key {key!r} was already used for a different batch "
+                                            "of this user: use a new key for new data")
                     return IngestResult(user_id, seen.last_seq - seen.first_seq + 1, seen.first_seq,
-                                        seen.last_seq, True, idempotency_key, user.interaction_count,
-                                        user.interaction_count - user.covered_through)
-            first = user.interaction_count + 1
-            batch = Batch(user_id=user.id, idempotency_key=idempotency_key, body_hash=digest, first_seq=first,
-                          last_seq=first + len(items) - 1, created_at=now)
-            s.add(batch)
-            s.flush()
-            s.execute(insert(InteractionRow), [
-                dict(user_id=user.id, seq=first + i, batch_id=batch.id, context=item.context, chosen=item.chosen,
-                     rejected=item.rejected, item_id=item.id, timestamp=item.timestamp, domain=item.domain,
-                     meta=item.meta, created_at=now)
-                for i, item in enumerate(items)])
-            user.interaction_count = batch.last_seq
-            user.updated_at = now
-            return IngestResult(user_id, len(items), first, batch.last_seq, False, idempotency_key,
-                                user.interaction_count, user.interaction_count - user.covered_through)
+                                        seen.last_seq, True, key, seen.interaction_count,
+                                        seen.interaction_count - seen.covered_through)
+            upsert = (self._insert(User)
+                      .values(tenant_id=tenant_id, external_id=user_id, interaction_count=n, created_at=now,
+                              updated_at=now)
+                      .on_conflict_do_update(index_elements=["tenant_id", "external_id"],
+                                             set_={"interaction_count": User.interaction_count + n,
+                                                   "updated_at": now})
+                      .returning(User.id, User.interaction_count, User.covered_through))
+            user_pk, last, covered = s.execute(upsert).one()
+            first = last - n + 1
+            batch_id = s.execute(insert(Batch).values(user_id=user_pk, idempotency_key=key, body_hash=digest,
+                                                      first_seq=first, last_seq=last, created_at=now)
+                                 .returning(Batch.id)).scalar_one()
+            s.execute(insert(InteractionRow), [{**row, "user_id": user_pk, "batch_id": batch_id, "seq": first + i}
+                                               for i, row in enumerate(rows)])
+            return IngestResult(user_id, n, first, last, False, key, last, last - covered)
 
     def interactions(self, tenant_id: int, user_id: str, limit: int = 50,
                      before: int | None = None) -> list[StoredInteraction]:
@@ -225,7 +293,7 @@ class Store:
         """The tenant's user, or NotFoundError (the same answer for another tenant's user)."""
         user = s.scalar(self._user_query(tenant_id, user_id))
         if user is None:
-            raise NotFoundError(f"no user {user_id!r}")
+            raise UserNotFoundError(user_id)
         return user
 
     # ----------------------------------------------------------------------------------- versions
@@ -254,7 +322,7 @@ class Store:
             user = self._require_user(s, tenant_id, user_id)
             row = self._version_row(s, user.id, number)
             if row is None:
-                raise NotFoundError(f"user {user_id!r} has no version {number}")
+                raise VersionNotFoundError(user_id, number)
             return self._version(row, user_id)
 
     def versions(self, tenant_id: int, user_id: str, limit: int = 50, before: int | None = None) -> list[Version]:
@@ -300,7 +368,7 @@ class Store:
             user = self._locked_user(s, tenant_id, user_id)
             target = self._version_row(s, user.id, number)
             if target is None:
-                raise NotFoundError(f"user {user_id!r} has no version {number}")
+                raise VersionNotFoundError(user_id, number)
             if number == user.head_version:
                 raise ConflictError(f"version {number} is already the current version")
             row = self._append_version(s, user, author="person", kind="rollback", editor=editor, text=target.text,

@@ -10,55 +10,44 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from ...schema import Interaction
-from ...store import NotFoundError
-from ..deps import RuntimeDep, TenantDep, UserId, translate_not_found
+from ..deps import RuntimeDep, TenantDep, UserId
 from ..errors import ApiError
-from ..schemas import IngestOut, InteractionList, InteractionOut
+from ..jsonbody import check
+from ..schemas import MAX_INT, SHORT_CHARS, IngestOut, InteractionList, InteractionOut, errors
 
 router = APIRouter(tags=["interactions"])
 
-_ITEM = Interaction.model_json_schema()
-_BODY_DOC = {
-    "requestBody": {
-        "required": True,
-        "description": "A JSON array of interactions, an object {idempotency_key, interactions}, or JSON Lines.",
-        "content": {
-            "application/json": {"schema": {"oneOf": [
-                {"type": "array", "items": _ITEM},
-                {"type": "object", "required": ["interactions"],
-                 "properties": {"idempotency_key": {"type": "string", "maxLength": 200},
-                                "interactions": {"type": "array", "items": _ITEM}}},
-            ]}},
-            "application/x-ndjson": {"schema": {"type": "string"}},
-        },
-    },
-}
+# The body is read by the route (it also takes JSON Lines); service/openapi.py documents it with the limits.
+_BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": {}}}}}
 
 
-def _json_values(text: str) -> list[Any]:
-    """One JSON value, or several concatenated (JSON Lines, or JSON Lines whose newlines curl -d stripped)."""
-    decoder = json.JSONDecoder()
-    values, at, end = [], 0, len(text)
-    while True:
-        while at < end and text[at] in " \t\r\n":
-            at += 1
-        if at >= end:
-            return values
-        try:
-            value, at = decoder.raw_decode(text, at)
-        except json.JSONDecodeError as exc:
-            raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} "
-                           f"column {exc.colno}") from None
-        values.append(value)
+def _too_long(index: int, name: str, length: int, limit: int) -> ApiError:
+    return ApiError(422, "too_long", f"interaction {index}, field '{name}': {length} characters; the limit is "
+                    f"{limit}", index=index, field=name)
 
 
-def parse_batch(raw: bytes, header_key: str | None, *, max_items: int, max_chars: int
+def check_limits(index: int, item: Interaction, max_chars: int) -> None:
+    """Every field has a size limit: the texts `max_chars`, ids, domains and timestamps SHORT_CHARS, and
+    meta `max_chars` as JSON. Text columns cannot hold NUL characters (meta is stored as JSON, which can)."""
+    for name, limit in (("context", max_chars), ("chosen", max_chars), ("rejected", max_chars),
+                        ("id", SHORT_CHARS), ("domain", SHORT_CHARS), ("timestamp", SHORT_CHARS)):
+        value = getattr(item, name)
+        if not isinstance(value, str):
+            continue
+        if len(value) > limit:
+            raise _too_long(index, name, len(value), limit)
+        if "\x00" in value:
+            raise ApiError(422, "invalid_request", f"interaction {index}, field '{name}': the text has a NUL "
+                           "character, which cannot be stored", index=index, field=name)
+    if item.meta:
+        size = len(json.dumps(item.meta, ensure_ascii=False))
+        if size > max_chars:
+            raise _too_long(index, "meta", size, max_chars)
+
+
+def parse_batch(values: list[Any], header_key: str | None, *, max_items: int, max_chars: int
                 ) -> tuple[list[Interaction], str | None]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ApiError(400, "invalid_encoding", f"the body is not UTF-8 (byte {exc.start})") from None
-    values = _json_values(text)
+    """The interactions and idempotency key of an ingest body, already parsed as strict JSON."""
     body_key = None
     if len(values) == 1 and isinstance(values[0], list):
         items = values[0]
@@ -76,10 +65,14 @@ def parse_batch(raw: bytes, header_key: str | None, *, max_items: int, max_chars
     else:
         items = values
     if header_key is not None and body_key is not None and header_key != body_key:
-        raise ApiError(422, "invalid_request", "the Idempotency-Key header and the body's idempotency_key differ")
+        # 409, not 422: each key is valid alone (as the schema says); together they contradict each other
+        raise ApiError(409, "conflict", "the Idempotency-Key header and the body's idempotency_key differ: "
+                       "send one, or the same in both")
     key = header_key if header_key is not None else body_key
-    if key is not None and not (1 <= len(key) <= 200):
-        raise ApiError(422, "invalid_request", "an idempotency key has 1 to 200 characters")
+    if key is not None and not (1 <= len(key) <= SHORT_CHARS):
+        raise ApiError(422, "invalid_request", f"an idempotency key has 1 to {SHORT_CHARS} characters")
+    if header_key is not None:
+        check(header_key, "the Idempotency-Key header")
     if not items:
         raise ApiError(422, "invalid_request", "the batch has no interactions")
     if len(items) > max_items:
@@ -91,33 +84,31 @@ def parse_batch(raw: bytes, header_key: str | None, *, max_items: int, max_chars
             raise ApiError(422, "invalid_request", f"interaction {index}: expected an object with 'chosen'",
                            index=index)
         try:
-            interaction = Interaction.model_validate(item)
+            interaction = Interaction.model_validate(item, strict=True)  # JSON types as the schema says
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "(item)"
             raise ApiError(422, "invalid_request", f"interaction {index}, field '{field}': {first['msg']}",
                            index=index, field=field) from None
-        for name in ("context", "chosen", "rejected", "id", "domain"):
-            value = getattr(interaction, name)
-            if isinstance(value, str) and len(value) > max_chars:
-                raise ApiError(422, "too_long", f"interaction {index}, field '{name}': {len(value)} characters; "
-                               f"the limit is {max_chars}", index=index, field=name)
+        check_limits(index, interaction, max_chars)
         out.append(interaction)
     return out, key
 
 
 @router.post("/users/{user_id}/interactions", response_model=IngestOut, status_code=201,
              openapi_extra=_BODY_DOC, summary="Add a batch of interactions",
-             responses={200: {"description": "A retried batch (same idempotency key): nothing added."}})
+             responses={200: {"model": IngestOut, "description": "A retried batch (same idempotency key): nothing "
+                               "added."}, **errors(409)})
 async def add_interactions(
     user_id: UserId, request: Request, response: Response, tenant: TenantDep, runtime: RuntimeDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=SHORT_CHARS,
+                                                  description="Makes a retry of this batch a no-op.")] = None,
 ) -> IngestOut:
     """Append interactions for a user (created on first sight). With an idempotency key, a retry of the
-    same batch returns the first answer (200, duplicate: true) and adds nothing."""
+    same batch adds nothing and answers 200 with duplicate: true, the batch's own seqs and the user's current
+    counts."""
     settings = runtime.settings
-    raw = await request.body()
-    items, key = parse_batch(raw, idempotency_key, max_items=settings.max_batch_items,
+    items, key = parse_batch(request.state.json_values, idempotency_key, max_items=settings.max_batch_items,
                              max_chars=settings.max_field_chars)
     result = await run_in_threadpool(runtime.store.ingest, tenant.id, user_id, items, key)
     if result.duplicate:
@@ -128,15 +119,13 @@ async def add_interactions(
     return IngestOut(**result.__dict__, update_due=due)
 
 
-@router.get("/users/{user_id}/interactions", response_model=InteractionList, summary="List interactions")
+@router.get("/users/{user_id}/interactions", response_model=InteractionList, summary="List interactions",
+            responses=errors(404))
 def list_interactions(user_id: UserId, tenant: TenantDep, runtime: RuntimeDep,
                       limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                      before: Annotated[int | None, Query(ge=1, description="Only seq below this.")] = None
+                      before: Annotated[int | None, Query(ge=1, le=MAX_INT, description="Only seq below this.")] = None
                       ) -> InteractionList:
     """The user's interactions, newest first, with their sequence numbers."""
-    try:
-        rows = runtime.store.interactions(tenant.id, user_id, limit, before)
-    except NotFoundError as exc:
-        raise translate_not_found(exc, user_id) from None
+    rows = runtime.store.interactions(tenant.id, user_id, limit, before)
     return InteractionList(user_id=user_id, interactions=[
         InteractionOut(seq=r.seq, created_at=r.created_at, **r.interaction.model_dump()) for r in rows])

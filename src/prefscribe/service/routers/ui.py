@@ -2,7 +2,8 @@
 made each change, and forms to edit, roll back, refresh and delete. Server-rendered, no JavaScript.
 
 Sign-in takes an API key and keeps it in an HttpOnly, SameSite=Strict cookie scoped to /ui; every form
-carries a token derived from the key, so another site cannot post to it.
+carries a token derived from the key, and the sign-in form a pre-session token, so another site cannot post
+to any of them. Messages after an action are codes with fixed texts (MESSAGES).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import difflib
 import hashlib
 import hmac
 import re
+import secrets
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote, urlencode
@@ -19,12 +21,16 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from ...store import ConflictError, NotFoundError, TenantInfo, Version
+from ...errors import ConflictError, NotFoundError, VersionNotFoundError
+from ...store import Store, TenantInfo, Version
+from ..deps import UserId, client_address
 from ..runtime import Runtime
+from ..schemas import MAX_INT
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 COOKIE = "prefscribe_key"
+LOGIN_COOKIE = "prefscribe_login"
 HISTORY_LIMIT = 50
 
 
@@ -62,6 +68,27 @@ def word_diff(old: str, new: str) -> list[tuple[str, str]]:
     return out
 
 
+def history_of(store: Store, tenant_id: int, user_id: str, versions: list[Version]) -> list[dict]:
+    """Each version (newest first) with its word diff against its parent."""
+    by_number: dict[int, Version] = {v.version: v for v in versions}
+    oldest = versions[-1] if versions else None
+    if oldest is not None and oldest.parent and oldest.parent not in by_number:
+        by_number[oldest.parent] = store.version(tenant_id, user_id, oldest.parent)
+    history = []
+    for entry in versions:
+        parent = by_number.get(entry.parent) if entry.parent else None
+        history.append({"v": entry, "diff": word_diff(parent.profile if parent else "", entry.profile)})
+    return history
+
+
+def form_number(text: str) -> int | None:
+    """A version or offset from a form or query: digits within the database's 32-bit range, else None."""
+    text = text.strip()
+    if not re.fullmatch(r"[0-9]{1,10}", text) or int(text) > MAX_INT:
+        return None
+    return int(text)
+
+
 def _runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
@@ -80,8 +107,41 @@ def _to_login(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/ui/login?{urlencode({'next': request.url.path})}", status_code=303)
 
 
-def _back(user_id: str, message: str, error: bool = False) -> RedirectResponse:
-    query = urlencode({"msg": message, **({"error": "1"} if error else {})})
+# The flash box shows only these texts, picked by code; numbers come from the query (checked as numbers),
+# so a link cannot put words of its own on the page.
+MESSAGES: dict[str, tuple[str, bool]] = {
+    "saved": ("Saved as version {v}.", False),
+    "unchanged": ("No change: nothing saved.", False),
+    "empty": ("The profile text is empty: nothing saved.", True),
+    "too_long": ("The profile is over the length limit: nothing saved.", True),
+    "stale": ("Not saved: the profile changed since this page was loaded. Reload it and edit the new version.",
+              True),
+    "malformed": ("The form's version number is malformed: reload the page.", True),
+    "rolled_back": ("Rolled back to version {v}: now version {n}.", False),
+    "no_version": ("Not rolled back: there is no version {v}.", True),
+    "already_current": ("Not rolled back: version {v} is already the current version.", True),
+    "queued": ("Update queued for {n} pending interactions.", False),
+    "up_to_date": ("Nothing pending: the profile is up to date.", False),
+    "confirm": ("Not deleted: type the user id to confirm.", True),
+    "confirm_mine": ("Not deleted: type delete to confirm.", True),
+    "no_user": ("No such user: nothing changed.", True),
+    "deleted": ("Deleted the user and all their data.", False),
+}
+
+
+def flash(code: str | None, v: str | None = None, n: str | None = None) -> tuple[str, bool] | None:
+    """The (text, is_error) of a message code, or None for an unknown code or missing numbers."""
+    if code not in MESSAGES:
+        return None
+    text, is_error = MESSAGES[code]
+    numbers = {"v": form_number(v or ""), "n": form_number(n or "")}
+    if any(numbers[name] is None for name in ("v", "n") if "{" + name + "}" in text):
+        return None
+    return text.format(**numbers), is_error
+
+
+def _back(user_id: str, code: str, **numbers: int) -> RedirectResponse:
+    query = urlencode({"m": code, **numbers})
     return RedirectResponse(f"/ui/users/{quote(user_id, safe='')}?{query}", status_code=303)
 
 
@@ -101,44 +161,79 @@ def index() -> RedirectResponse:
     return RedirectResponse("/ui/users", status_code=303)
 
 
-@router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str = "/ui/users") -> HTMLResponse:
-    return templates.TemplateResponse(request, "login.html", {"next": next, "error": None})
-
-
-@router.post("/login")
-def login(request: Request, key: Annotated[str, Form()], next: Annotated[str, Form()] = "/ui/users") -> Response:
-    tenant = _runtime(request).store.authenticate(key.strip())
-    if tenant is None:
-        return templates.TemplateResponse(request, "login.html", {"next": next, "error": "Unknown or revoked key."},
-                                          status_code=401)
-    target = next if next.startswith("/ui/") and "//" not in next else "/ui/users"
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(COOKIE, key.strip(), httponly=True, samesite="strict", path="/ui",
+def _login_form(request: Request, next: str, error: str | None = None, status: int = 200,
+                headers: dict[str, str] | None = None) -> Response:
+    """The sign-in page, with a fresh pre-session token in a cookie and in the form: a sign-in posted from
+    another site has neither (the cookie is SameSite=Strict), so nobody can sign a visitor in as them."""
+    token = secrets.token_urlsafe(24)
+    response = templates.TemplateResponse(request, "login.html", {"next": next, "error": error,
+                                                                  "login_token": token}, status_code=status,
+                                          headers=headers)
+    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", path="/ui/login",
                         secure=request.url.scheme == "https")
     return response
 
 
+def _same_origin(request: Request) -> bool:
+    """A browser names the page a form came from in Origin; when it does, it must be this site."""
+    origin = request.headers.get("origin")
+    return origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/ui/users") -> Response:
+    return _login_form(request, next)
+
+
+@router.post("/login")
+def login(request: Request, key: Annotated[str, Form()], next: Annotated[str, Form()] = "/ui/users",
+          login_token: Annotated[str, Form()] = "") -> Response:
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not (_same_origin(request) and expected and hmac.compare_digest(login_token, expected)):
+        return _login_form(request, next, "The sign-in form was stale or came from another site: sign in here.",
+                           status=403)
+    runtime, client = _runtime(request), client_address(request)
+    wait = runtime.limiter.retry_after(client)
+    if wait is not None:
+        return _login_form(request, next, f"Too many failed sign-ins: try again in {wait} s.", status=429,
+                           headers={"Retry-After": str(wait)})
+    tenant = runtime.store.authenticate(key.strip())
+    if tenant is None:
+        runtime.limiter.fail(client)
+        return _login_form(request, next, "Unknown or revoked key.", status=401)
+    target = next if next.startswith("/ui/") and "//" not in next else "/ui/users"
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(COOKIE, key.strip(), httponly=True, samesite="strict", path="/ui",
+                        secure=request.url.scheme == "https")
+    response.delete_cookie(LOGIN_COOKIE, path="/ui/login")
+    return response
+
+
 @router.post("/logout")
-def logout() -> RedirectResponse:
+def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    checked = _check_form(request, csrf)
+    if isinstance(checked, Response) and checked.status_code == 403:
+        return checked
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(COOKIE, path="/ui")
     return response
 
 
 @router.get("/users", response_class=HTMLResponse)
-def users_page(request: Request, offset: int = 0, msg: str | None = None) -> Response:
+def users_page(request: Request, offset: str = "0", m: str | None = None) -> Response:
     signed = _signed_in(request)
     if signed is None:
         return _to_login(request)
     tenant, key = signed
-    total, users = _runtime(request).store.list_users(tenant.id, limit=100, offset=max(offset, 0))
+    start = form_number(offset) or 0
+    total, users = _runtime(request).store.list_users(tenant.id, limit=100, offset=start)
     return templates.TemplateResponse(request, "users.html", {
-        "tenant": tenant, "users": users, "total": total, "offset": offset, "msg": msg, "csrf": _csrf(key)})
+        "tenant": tenant, "users": users, "total": total, "offset": start, "flash": flash(m), "csrf": _csrf(key)})
 
 
 @router.get("/users/{user_id}", response_class=HTMLResponse)
-def user_page(request: Request, user_id: str, msg: str | None = None, error: str | None = None) -> Response:
+def user_page(request: Request, user_id: UserId, m: str | None = None, v: str | None = None,
+              n: str | None = None) -> Response:
     signed = _signed_in(request)
     if signed is None:
         return _to_login(request)
@@ -151,22 +246,15 @@ def user_page(request: Request, user_id: str, msg: str | None = None, error: str
     except NotFoundError:
         return templates.TemplateResponse(request, "missing.html", {"tenant": tenant, "user_id": user_id,
                                                                     "csrf": _csrf(key)}, status_code=404)
-    by_number: dict[int, Version] = {v.version: v for v in versions}
-    oldest = versions[-1] if versions else None
-    if oldest is not None and oldest.parent and oldest.parent not in by_number:
-        by_number[oldest.parent] = store.version(tenant.id, user_id, oldest.parent)
-    history = []
-    for v in versions:
-        parent = by_number.get(v.parent) if v.parent else None
-        history.append({"v": v, "diff": word_diff(parent.profile if parent else "", v.profile)})
+    history = history_of(store, tenant.id, user_id, versions)
     return templates.TemplateResponse(request, "user.html", {
         "tenant": tenant, "user_id": user_id, "state": state, "head": head, "history": history,
-        "recent": recent, "msg": msg, "error": bool(error), "csrf": _csrf(key),
+        "recent": recent, "flash": flash(m, v, n), "csrf": _csrf(key),
         "update_every": _runtime(request).settings.update_every})
 
 
 @router.post("/users/{user_id}/edit")
-def edit(request: Request, user_id: str, profile: Annotated[str, Form()], csrf: Annotated[str, Form()],
+def edit(request: Request, user_id: UserId, profile: Annotated[str, Form()], csrf: Annotated[str, Form()],
          editor: Annotated[str, Form()] = "", base_version: Annotated[str, Form()] = "") -> Response:
     checked = _check_form(request, csrf)
     if isinstance(checked, Response):
@@ -175,36 +263,44 @@ def edit(request: Request, user_id: str, profile: Annotated[str, Form()], csrf: 
     runtime = _runtime(request)
     text = profile.replace("\r\n", "\n").strip()
     if not text:
-        return _back(user_id, "The profile text is empty: nothing saved.", error=True)
+        return _back(user_id, "empty")
     if len(text) > runtime.settings.max_profile_chars:
-        return _back(user_id, f"The profile is over {runtime.settings.max_profile_chars} characters: "
-                     "nothing saved.", error=True)
-    base = int(base_version) if base_version.strip().isdigit() else None
+        return _back(user_id, "too_long")
+    base = form_number(base_version) if base_version.strip() else None
+    if base_version.strip() and base is None:
+        return _back(user_id, "malformed")
     try:
         version, created = runtime.store.edit(tenant.id, user_id, text, editor.strip()[:200] or "inspector", base)
-    except ConflictError as exc:
-        return _back(user_id, f"Not saved: {exc}", error=True)
+    except ConflictError:
+        return _back(user_id, "stale")
     except NotFoundError:
-        return _back(user_id, "No such user.", error=True)
-    return _back(user_id, f"Saved as version {version.version}." if created else "No change: nothing saved.")
+        return _back(user_id, "no_user")
+    return _back(user_id, "saved", v=version.version) if created else _back(user_id, "unchanged")
 
 
 @router.post("/users/{user_id}/rollback")
-def rollback(request: Request, user_id: str, version: Annotated[int, Form()], csrf: Annotated[str, Form()],
+def rollback(request: Request, user_id: UserId, version: Annotated[str, Form()], csrf: Annotated[str, Form()],
              editor: Annotated[str, Form()] = "") -> Response:
     checked = _check_form(request, csrf)
     if isinstance(checked, Response):
         return checked
     tenant, _ = checked
+    number = form_number(version)
+    if number is None or number < 1:
+        return _back(user_id, "malformed")
     try:
-        new = _runtime(request).store.rollback(tenant.id, user_id, version, editor.strip()[:200] or "inspector")
-    except (ConflictError, NotFoundError) as exc:
-        return _back(user_id, f"Not rolled back: {exc}", error=True)
-    return _back(user_id, f"Rolled back to version {version}: now version {new.version}.")
+        new = _runtime(request).store.rollback(tenant.id, user_id, number, editor.strip()[:200] or "inspector")
+    except ConflictError:
+        return _back(user_id, "already_current", v=number)
+    except VersionNotFoundError:
+        return _back(user_id, "no_version", v=number)
+    except NotFoundError:
+        return _back(user_id, "no_user")
+    return _back(user_id, "rolled_back", v=number, n=new.version)
 
 
 @router.post("/users/{user_id}/refresh")
-def refresh(request: Request, user_id: str, csrf: Annotated[str, Form()]) -> Response:
+def refresh(request: Request, user_id: UserId, csrf: Annotated[str, Form()]) -> Response:
     checked = _check_form(request, csrf)
     if isinstance(checked, Response):
         return checked
@@ -213,25 +309,23 @@ def refresh(request: Request, user_id: str, csrf: Annotated[str, Form()]) -> Res
     try:
         pending = runtime.store.request_refresh(tenant.id, user_id)
     except NotFoundError:
-        return _back(user_id, "No such user.", error=True)
+        return _back(user_id, "no_user")
     if pending and runtime.worker is not None:
         runtime.worker.wake.set()
-    return _back(user_id, f"Update queued for {pending} pending interactions." if pending
-                 else "Nothing pending: the profile is up to date.")
+    return _back(user_id, "queued", n=pending) if pending else _back(user_id, "up_to_date")
 
 
 @router.post("/users/{user_id}/delete")
-def delete(request: Request, user_id: str, csrf: Annotated[str, Form()],
+def delete(request: Request, user_id: UserId, csrf: Annotated[str, Form()],
            confirm: Annotated[str, Form()] = "") -> Response:
     checked = _check_form(request, csrf)
     if isinstance(checked, Response):
         return checked
     tenant, _ = checked
     if confirm != user_id:
-        return _back(user_id, "Not deleted: type the user id to confirm.", error=True)
+        return _back(user_id, "confirm")
     try:
         _runtime(request).store.purge(tenant.id, user_id)
-    except NotFoundError:
-        pass
-    return RedirectResponse(f"/ui/users?{urlencode({'msg': f'Deleted user {user_id} and all their data.'})}",
-                            status_code=303)
+    except NotFoundError:  # never existed, already deleted, or another tenant's: say so, claim nothing
+        return RedirectResponse("/ui/users?m=no_user", status_code=303)
+    return RedirectResponse("/ui/users?m=deleted", status_code=303)
