@@ -50,7 +50,7 @@ def test_answer_letter_logprobs_match_the_torch_path(engines):
         assert g.prompt_tokens == e.prompt_tokens
         assert g.logprobs == pytest.approx(e.logprobs, abs=1e-3)
         # A two-way probability moves by less than 0.03 with int8 weights.
-        two_way = lambda lp: 1 / (1 + math.exp(lp[1] - lp[0]))  # noqa: E731
+        two_way = lambda lp: 1 / (1 + math.exp(lp[1] - lp[0]))
         assert abs(two_way(q.logprobs) - two_way(e.logprobs)) < 0.03
 
 

@@ -21,7 +21,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .infer import Inferrer, InferJob, Result
+from .infer import InferJob, Inferrer, Result
 from .judge import ChoiceTask, Judge
 from .llm.base import Progress
 from .schema import Interaction, Profile, Usage

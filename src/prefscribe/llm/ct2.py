@@ -108,8 +108,8 @@ class CT2Backend:
         # token by token, so batches of similar length are much faster.
         order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
         results: list[Completion | None] = [None] * len(prompts)
-        options = dict(max_length=sampling.max_new_tokens, min_length=sampling.min_new_tokens,
-                       include_prompt_in_result=False, end_token=self.eos_ids)
+        options = {"max_length": sampling.max_new_tokens, "min_length": sampling.min_new_tokens,
+                   "include_prompt_in_result": False, "end_token": self.eos_ids}
         if sampling.temperature > 0:
             options.update(sampling_temperature=sampling.temperature, sampling_topp=sampling.top_p,
                            sampling_topk=sampling.top_k or 0)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
-import os
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path

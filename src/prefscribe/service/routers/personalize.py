@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from fastapi import APIRouter
 
 from ...errors import BackendError
-from ...judge import ChoiceTask, Judge
-from ...llm.base import Sampling
+from ...judge import RESPOND_SAMPLING, ChoiceTask, Judge
 from ...store import Version
 from ..deps import RuntimeDep, TenantDep, UserId
 from ..errors import ApiError
@@ -63,7 +63,7 @@ def respond(user_id: UserId, body: RespondIn, tenant: TenantDep, runtime: Runtim
     head = _head(runtime, tenant.id, user_id)
     with runtime.models.use() as backend:
         completion = Judge(backend).respond(head.profile if head else None, body.context,
-                                            Sampling(max_new_tokens=body.max_new_tokens, temperature=0.7))
+                                            replace(RESPOND_SAMPLING, max_new_tokens=body.max_new_tokens))
     if completion.finish_reason == "error":
         raise BackendError(f"respond for user {user_id!r}: {completion.error}")
     return RespondOut(user_id=user_id, response=completion.text, version=head.version if head else None,
