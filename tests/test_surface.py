@@ -101,7 +101,8 @@ def _all_modules():
     import pkgutil
 
     for info in pkgutil.walk_packages(prefscribe.__path__, "prefscribe."):
-        if not info.name.endswith("__main__"):
+        # Alembic's migration scripts run only under Alembic (env.py reads its context at import).
+        if not info.name.endswith("__main__") and ".migrations" not in info.name:
             yield importlib.import_module(info.name)
 
 
