@@ -39,3 +39,22 @@ def test_infer_stream_update_and_choose_on_the_default_model(tmp_path):
     data = json.loads(choice.stdout)
     assert data["p_a"] + data["p_b"] == pytest.approx(1.0) and [o["order"] for o in data["orders"]] == ["ab", "ba"]
     assert data["choice"] in ("a", "b") and all(0 < o["p_first"] < 1 for o in data["orders"])
+
+
+def test_the_int8_engine_agrees_with_the_torch_path_on_real_judge_prompts():
+    """The default engine (CTranslate2, int8) against transformers bf16 on the same P-Soups judge prompts, both
+    orders, gold personas as profiles: two-way probabilities within 0.03 (bench_engines.py checks 200 tasks)."""
+    from prefscribe.data import load
+    from prefscribe.judge import ChoiceTask, Judge
+    from prefscribe.llm import load_backend
+
+    from .conftest import DATA
+
+    users = load("psoups", DATA / "psoups" / "student_phd.json", limit=4, seed=0)
+    tasks = [ChoiceTask(a=u.target.chosen, b=u.target.rejected, context=u.target.context,
+                        preference=u.gold_preference) for u in users]
+    int8 = Judge(load_backend("embedded:1.5b+ct2")).choose_many(tasks)
+    bf16 = Judge(load_backend("embedded:1.5b+torch")).choose_many(tasks)
+    for fast, slow in zip(int8, bf16):
+        for a, b in zip(fast.orders, slow.orders):
+            assert a.order == b.order and abs(a.p_first - b.p_first) < 0.03, (a, b)
