@@ -126,10 +126,18 @@ def converted_dir(size: str = DEFAULT_SIZE) -> Path:
         return out
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     source = gguf_path(size)
-    tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
-    lm = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.bfloat16)
+    # transformers advises float32 for running packed GGUF weights; we only dequantize them once to save
+    # as bf16, so the advice is noise to a newcomer watching the first start.
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+        lm = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.bfloat16)
+    finally:
+        hf_logging.set_verbosity(verbosity)
     # On CPU transformers dequantizes every tensor at load; the model is plain bf16 but still flagged as
     # GGUF-quantized, which save_pretrained refuses. Drop the flag so it saves as ordinary safetensors.
     lm.hf_quantizer = None
