@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from . import batch as _batch
 from . import demo as _demo
 from . import eval as _eval
 from . import profiles as _profiles
@@ -25,6 +26,7 @@ app.command()(_synth.synth)
 app.command()(_synth.prune)
 app.command(name="eval")(_eval.eval)
 app.command()(_eval.report)
+app.command()(_batch.batch)
 
 
 def main() -> None:
