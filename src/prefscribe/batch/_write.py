@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..cache import ResultCache
+from ..errors import PrefscribeError
 from ..infer import InferConfig, Inferrer
 from ..prompts import get_prompts
 from ..schema import InferenceFailure, Profile
@@ -56,11 +57,23 @@ def write_profiles(inferrer: Inferrer, jobs: list[UserJob]) -> list[dict[str, An
         by_steps[job.steps].append(i)
     rows: list[dict[str, Any] | None] = [None] * len(jobs)
     for steps, members in sorted(by_steps.items()):
-        results = inferrer.stream_many([jobs[i].history for i in members], steps,
-                                       [jobs[i].past_profile() for i in members])
+        try:
+            results = _stream(inferrer, [jobs[i] for i in members], steps)
+        except PrefscribeError:  # one user's prompt cannot be built: find it, the others still run together
+            results = []
+            for i in members:
+                try:
+                    results.extend(_stream(inferrer, [jobs[i]], steps))
+                except PrefscribeError as exc:
+                    results.append([InferenceFailure(error=str(exc), model=inferrer.backend.info.spec,
+                                                     prompt_version=inferrer.prompts.version)])
         for i, steps_of_user in zip(members, results):
             rows[i] = result_row(jobs[i], steps_of_user)
     return rows  # type: ignore[return-value]
+
+
+def _stream(inferrer: Inferrer, jobs: list[UserJob], steps: int) -> list[list[Profile | InferenceFailure]]:
+    return inferrer.stream_many([job.history for job in jobs], steps, [job.past_profile() for job in jobs])
 
 
 def result_row(job: UserJob, steps: list[Profile | InferenceFailure]) -> dict[str, Any]:
