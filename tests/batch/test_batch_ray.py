@@ -153,3 +153,88 @@ def _job(history, past):
     from prefscribe.infer import InferJob
 
     return InferJob(history, past)
+
+
+@pytest.fixture(scope="module")
+def dots_server(dots_model):
+    from prefscribe.llm.hf import HFBackend
+    from tests.openai_server import ServerThread, build_app
+
+    backend = HFBackend.from_path(dots_model, spec="hf:dots", dtype="float32")
+    app = build_app(backend, fail_first=2)  # two 503s: the HTTP stage retries them
+    with ServerThread(app) as url:
+        yield url, app
+
+
+@pytest.mark.parametrize("engine", ["http", "actors"])
+def test_a_server_model_through_ray_data_llm_or_actors_matches_the_inferrer(ray_cluster, dots_server, engine,
+                                                                           tmp_path):
+    url, _ = dots_server
+    logs = tmp_path / "logs.jsonl"
+    write_logs(logs, users=4, per_user=3)
+    config = BatchConfig(interactions=[str(logs)], out=str(tmp_path / "out"), model=f"openai:tiny@{url}",
+                         max_new_tokens=10, segments=2, engine=engine, qps=50, max_retries=3,
+                         cache=str(tmp_path / "batch.sqlite"))
+    summary = run_batch(config)
+    table = pd.read_parquet(tmp_path / "out" / "profiles.parquet")
+    assert sorted(table.user_id) == ["u00", "u01", "u02", "u03"] and summary.users_done == 4
+
+    alone = ModelSettings(model=config.model, max_new_tokens=10, cache=str(tmp_path / "alone.sqlite"))
+    expected = _single_process(alone, _histories(logs), segments=2)
+    for row in table.itertuples():
+        final = expected[row.user_id][-1]
+        assert (row.status, row.profile, row.covers) == ("done", final.profile, final.covers)
+        assert row.completion_tokens == sum(s.usage.completion_tokens for s in expected[row.user_id])
+    assert _keys(tmp_path / "batch.sqlite") == _keys(tmp_path / "alone.sqlite")
+
+
+def test_unparseable_replies_are_failed_rows_never_profiles(ray_cluster, tiny_backend, tmp_path):
+    from tests.openai_server import ServerThread, build_app
+
+    logs = tmp_path / "logs.jsonl"
+    write_logs(logs, users=2, per_user=2)
+    with ServerThread(build_app(tiny_backend)) as url:  # a random model: no sentence ends, no profile
+        summary = run_batch(BatchConfig(interactions=[str(logs)], out=str(tmp_path / "out"),
+                                        model=f"openai:tiny@{url}", max_new_tokens=6, cache=""))
+    table = pd.read_parquet(tmp_path / "out" / "profiles.parquet")
+    assert list(table.status) == ["failed", "failed"] and table.profile.isna().all()
+    assert table.error.str.contains("step 1 of 1: summary cut off").all() and summary.users_failed == 2
+
+
+def test_db_writes_profile_versions_as_the_service_worker_does(ray_cluster, dots_model, tmp_path):
+    from prefscribe.store import Store
+
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    logs = tmp_path / "logs.jsonl"
+    write_logs(logs, users=3, per_user=3, bad=True)
+    config = BatchConfig(interactions=[str(logs)], db=url, tenant="acme", out=str(tmp_path / "out"),
+                         model=f"hf:{dots_model}", max_new_tokens=12, chunk=2, cache="")
+    summary = run_batch(config)
+    assert (summary.interactions, summary.rows_rejected, summary.users_failed) == (9, 2, 0)
+
+    store = Store(url)
+    tenant = store.tenant("acme")
+    for user in ("u00", "u01", "u02"):
+        state, head = store.head(tenant.id, user)
+        # chunk=2: the worker's streaming updates take 2 then 1 interaction, each a version by the model.
+        assert (state.interactions, state.covered_through, state.pending) == (3, 3, 0)
+        assert [(v.author, v.kind, v.editor, v.first_seq, v.last_seq) for v in
+                reversed(store.versions(tenant.id, user))] == [
+            ("model", "update", config.model, 1, 2), ("model", "update", config.model, 3, 3)]
+        assert head.covers == 3 and head.usage["prompt_tokens"] > 0
+    again = run_batch(config)  # the same files again: nothing new to ingest, nobody due
+    assert (again.interactions, again.users_done) == (0, 0)
+    assert len(store.versions(tenant.id, "u00")) == 2
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(ray_cluster, tmp_path):
+    logs = tmp_path / "logs.jsonl"
+    write_logs(logs, users=3, per_user=4, bad=True)
+    result = CliRunner().invoke(app, ["batch", "--interactions", str(logs), "--out", str(tmp_path / "out"),
+                                      "--model", "openai:m@http://127.0.0.1:9/v1", "--segments", "2",
+                                      "--dry-run", "--json"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["users"] == 3 and plan["users_run"] == 3 and plan["rows_rejected"] == 2
+    assert plan["interactions"] == 12 and plan["model_calls"] == 6 and plan["est_prompt_tokens"] > 12 * 10
+    assert not (tmp_path / "out").exists()

@@ -77,7 +77,7 @@ class DbUpdater:
 
 def run_db(config: BatchConfig) -> Summary:
     from ..store import Store
-    from ._job import ray_module
+    from ._job import partitions, ray_module, rejects
     from ._rows import expand, source_rows
 
     ray = ray_module()
@@ -90,11 +90,10 @@ def run_db(config: BatchConfig) -> Summary:
         rows = (ray.data.from_items([{"source": f} for f in files], override_num_blocks=len(files))
                 .flat_map(source_rows).materialize())
         summary.rows_read = rows.count()
-        rejects = ({"source": r["source"], "line": r["line"], "reason": r["reason"], "row": r["payload"]}
-                   for r in rows.filter(lambda r: r["kind"] == "reject").iter_rows())
-        summary.rows_rejected = write_rejects(config.out, rejects) if config.out else sum(1 for _ in rejects)
+        summary.rows_rejected = (write_rejects(config.out, rejects(rows)) if config.out
+                                 else sum(1 for _ in rejects(rows)))
         tenant = store.tenant(config.tenant or "")
-        ingested = (rows.filter(lambda r: r["kind"] == ITEM).groupby("user_id")
+        ingested = (rows.filter(lambda r: r["kind"] == ITEM).groupby("user_id", num_partitions=partitions(summary.rows_read))
                     .map_groups(_ingest_group, batch_format="pyarrow",
                                 fn_kwargs={"db": config.db, "tenant_id": tenant.id}))
         summary.interactions = int(ingested.sum("ingested") or 0)

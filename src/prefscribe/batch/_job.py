@@ -32,6 +32,7 @@ from ._users import DONE, ITEM, PAST, Stepping, UserJob, plan_user
 from ._write import ModelSettings, unchanged_row
 from ._write import write_profiles as write_user_profiles
 
+ROWS_PER_PARTITION = 500_000
 _CHARS_PER_TOKEN = 3.5  # the plan's estimate: the model (and its tokenizer) is not loaded for a dry run
 
 
@@ -156,7 +157,7 @@ def _estimate(batch, prompts: str | None, style: str):
     return pa.Table.from_pylist(out)
 
 
-def build_plan(config: BatchConfig, run_key: str):
+def build_plan(config: BatchConfig, run_key: str, write: bool = True):
     """The planned dataset (one row per user) and the rows dataset, both materialized, and the Plan."""
     ray = ray_module()
     files = expand(config.interactions)
@@ -164,7 +165,10 @@ def build_plan(config: BatchConfig, run_key: str):
     rows = rows.flat_map(source_rows).materialize()
     plan = Plan(files)
     plan.rows_read = rows.count()
-    plan.rows_rejected = rows.filter(lambda r: r["kind"] == "reject").count()
+    if config.out and write:
+        plan.rows_rejected = write_rejects(config.out, rejects(rows))
+    else:
+        plan.rows_rejected = sum(1 for _ in rejects(rows))
     grouped = rows.filter(lambda r: r["kind"] == ITEM)
     if config.past:
         grouped = grouped.union(ray.data.read_parquet(_past_path(config.past)).map(_past_row))
@@ -173,7 +177,7 @@ def build_plan(config: BatchConfig, run_key: str):
         done = ray.data.read_parquet(parts).filter(lambda r: r["status"] in ("done", "unchanged"))
         grouped = grouped.union(done.map(_done_row))
     stepping = Stepping(chunk=config.chunk, segments=config.segments)
-    planned = (grouped.groupby("user_id")
+    planned = (grouped.groupby("user_id", num_partitions=partitions(plan.rows_read))
                .map_groups(_plan_group, batch_format="pyarrow", fn_kwargs={"run_key": run_key, "stepping": stepping})
                .materialize())
     plan.users = planned.count()
@@ -183,6 +187,18 @@ def build_plan(config: BatchConfig, run_key: str):
             plan.interactions += row["interactions"]
             plan.model_calls += row["steps"]
     return rows, planned, plan
+
+
+def partitions(rows: int) -> int:
+    """Shuffle partitions for grouping `rows` rows: Ray's default (200) is for big data; a small job
+    would spend its time starting them."""
+    return max(1, min(200, math.ceil(rows / ROWS_PER_PARTITION)))
+
+
+def rejects(rows):
+    """The rejected rows of the read, as rejects.jsonl holds them."""
+    return ({"source": r["source"], "line": r["line"], "reason": r["reason"], "row": r["payload"]}
+            for r in rows.filter(lambda r: r["kind"] == "reject").iter_rows())
 
 
 def _past_path(past: str) -> str:
@@ -218,9 +234,7 @@ def run_files(config: BatchConfig) -> Summary:
     start = time.time()
     run = time.time_ns()
     settings = model_settings(config)
-    rows, planned, plan = build_plan(config, settings.run_key())
-    write_rejects(config.out, ({"source": r["source"], "line": r["line"], "reason": r["reason"], "row": r["payload"]}
-                               for r in rows.filter(lambda r: r["kind"] == "reject").iter_rows()))
+    _, planned, plan = build_plan(config, settings.run_key())
     tallies = []
     todo = planned.filter(lambda r: r["action"] == "run")
     if plan.actions.get("run"):
@@ -294,14 +308,14 @@ def consolidate(out: str, planned) -> int:
     if not parts:
         return write_profiles(out, [])
     markers = planned.map(_plan_marker).union(ray.data.read_parquet(parts).map(_out_marker))
-    final = markers.groupby("user_id").map_groups(_final_group, batch_format="pyarrow")
-    final = final.sort("user_id")
+    final = (markers.groupby("user_id", num_partitions=partitions(planned.count()))
+             .map_groups(_final_group, batch_format="pyarrow"))
     return write_profiles(out, final.iter_batches(batch_format="pyarrow", batch_size=4096))
 
 
 def dry_run(config: BatchConfig) -> Plan:
     settings = model_settings(config)
-    _, planned, plan = build_plan(config, settings.run_key())
+    _, planned, plan = build_plan(config, settings.run_key(), write=False)
     plan.est_prompt_tokens = estimate_tokens(planned.filter(lambda r: r["action"] == "run"), config)
     return plan
 
