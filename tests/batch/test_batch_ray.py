@@ -119,7 +119,7 @@ def test_past_updates_read_only_newer_interactions(ray_cluster, dots_model, tmp_
     old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
     write_logs(old, users=3, per_user=2, start=1000.0)
     write_logs(new, users=4, per_user=5, start=1005.0)  # overlaps the old coverage: only newer rows count
-    common = dict(model=f"hf:{dots_model}", max_new_tokens=12, cache=str(tmp_path / "batch.sqlite"))
+    common = {"model": f"hf:{dots_model}", "max_new_tokens": 12, "cache": str(tmp_path / "batch.sqlite")}
     run_batch(BatchConfig(interactions=[str(old)], out=str(tmp_path / "night1"), **common))
     summary = run_batch(BatchConfig(interactions=[str(new)], out=str(tmp_path / "night2"),
                                     past=str(tmp_path / "night1"), chunk=2, **common))

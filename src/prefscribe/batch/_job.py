@@ -20,11 +20,12 @@ from ._config import BatchConfig
 from ._output import (
     PROFILES,
     Summary,
+    exists,
     part_files,
     pick,
     schema,
+    write_final,
     write_part,
-    write_profiles,
     write_rejects,
 )
 from ._rows import expand, source_rows
@@ -171,7 +172,10 @@ def build_plan(config: BatchConfig, run_key: str, write: bool = True):
         plan.rows_rejected = sum(1 for _ in rejects(rows))
     grouped = rows.filter(lambda r: r["kind"] == ITEM)
     if config.past:
-        grouped = grouped.union(ray.data.read_parquet(_past_path(config.past)).map(_past_row))
+        past = _past_path(config.past)
+        if not exists(past):
+            raise InputError("no profiles.parquet of an earlier run here", path=past)
+        grouped = grouped.union(ray.data.read_parquet(past).map(_past_row))
     parts = part_files(config.out) if config.out else []
     if parts:
         done = ray.data.read_parquet(parts).filter(lambda r: r["status"] in ("done", "unchanged"))
@@ -180,13 +184,24 @@ def build_plan(config: BatchConfig, run_key: str, write: bool = True):
     planned = (grouped.groupby("user_id", num_partitions=partitions(plan.rows_read))
                .map_groups(_plan_group, batch_format="pyarrow", fn_kwargs={"run_key": run_key, "stepping": stepping})
                .materialize())
+    import pyarrow.compute as pc
+
     plan.users = planned.count()
-    for row in planned.select_columns(["action", "steps", "interactions"]).iter_rows():
-        plan.actions[row["action"]] = plan.actions.get(row["action"], 0) + 1
-        if row["action"] == "run":
-            plan.interactions += row["interactions"]
-            plan.model_calls += row["steps"]
+    for batch in planned.select_columns(["action", "steps", "interactions"]).iter_batches(
+            batch_format="pyarrow", batch_size=65536):
+        for action, count in zip(*_value_counts(batch["action"])):
+            plan.actions[action] = plan.actions.get(action, 0) + count
+        run = batch.filter(pc.equal(batch["action"], "run"))
+        plan.interactions += pc.sum(run["interactions"]).as_py() or 0
+        plan.model_calls += pc.sum(run["steps"]).as_py() or 0
     return rows, planned, plan
+
+
+def _value_counts(column) -> tuple[list, list]:
+    import pyarrow.compute as pc
+
+    counts = pc.value_counts(column)
+    return counts.field("values").to_pylist(), counts.field("counts").to_pylist()
 
 
 def partitions(rows: int) -> int:
@@ -255,16 +270,18 @@ def run_files(config: BatchConfig) -> Summary:
     summary = Summary(users=plan.users, rows_read=plan.rows_read, rows_rejected=plan.rows_rejected,
                       users_resumed=plan.actions.get("resumed", 0), model=config.model,
                       prompt_version=_prompt_version(config))
+    import pyarrow.compute as pc
+
     for tally in tallies:
-        for row in tally.iter_rows():
-            status = row["status"]
-            summary.users_done += status == "done"
-            summary.users_failed += status == "failed"
-            summary.users_unchanged += status == "unchanged"
-            if status != "unchanged":
-                summary.interactions += row["interactions"]
-            summary.prompt_tokens += row["prompt_tokens"]
-            summary.completion_tokens += row["completion_tokens"]
+        for batch in tally.iter_batches(batch_format="pyarrow", batch_size=65536):
+            counts = dict(zip(*_value_counts(batch["status"])))
+            summary.users_done += counts.get("done", 0)
+            summary.users_failed += counts.get("failed", 0)
+            summary.users_unchanged += counts.get("unchanged", 0)
+            summary.interactions += pc.sum(pc.if_else(pc.equal(batch["status"], "unchanged"), 0,
+                                                      batch["interactions"])).as_py() or 0
+            summary.prompt_tokens += pc.sum(batch["prompt_tokens"]).as_py() or 0
+            summary.completion_tokens += pc.sum(batch["completion_tokens"]).as_py() or 0
     summary.users_skipped = summary.users_resumed + summary.users_unchanged
     if users_written != plan.users:
         raise PrefscribeError(f"{plan.users} users planned but {users_written} rows written to {PROFILES}")
@@ -306,11 +323,11 @@ def consolidate(out: str, planned) -> int:
     ray = ray_module()
     parts = part_files(out)
     if not parts:
-        return write_profiles(out, [])
+        return write_final(out, [])
     markers = planned.map(_plan_marker).union(ray.data.read_parquet(parts).map(_out_marker))
     final = (markers.groupby("user_id", num_partitions=partitions(planned.count()))
              .map_groups(_final_group, batch_format="pyarrow"))
-    return write_profiles(out, final.iter_batches(batch_format="pyarrow", batch_size=4096))
+    return write_final(out, final.iter_batches(batch_format="pyarrow", batch_size=4096))
 
 
 def dry_run(config: BatchConfig) -> Plan:

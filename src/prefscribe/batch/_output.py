@@ -67,6 +67,11 @@ def write_part(out: str, rows: list[dict[str, Any]], run: int) -> None:
         fs.mv(target, final)
 
 
+def exists(url: str) -> bool:
+    fs, path = _fs(url)
+    return fs.exists(path)
+
+
 def part_files(out: str) -> list[str]:
     fs, root = _fs(out)
     folder = f"{root}/{PARTS}"
@@ -93,7 +98,7 @@ def write_rejects(out: str, rejects: Iterable[dict[str, Any]]) -> int:
     return count
 
 
-def write_profiles(out: str, batches: Iterable[Any]) -> int:
+def write_final(out: str, batches: Iterable[Any]) -> int:
     """Stream the final rows (pyarrow tables) into one Parquet file; returns the row count."""
     import pyarrow.parquet as pq
 
