@@ -83,3 +83,16 @@ def test_a_finished_input_is_resumed_and_any_change_runs_again():
     assert plan_user(_items(1, 2) + [done], "model-a", Stepping()).action == "resumed"
     assert plan_user(_items(1, 2, 3) + [done], "model-a", Stepping()).action == "run"
     assert plan_user(_items(1, 2) + [done], "model-b", Stepping()).action == "run"
+
+
+def test_the_public_surface_is_the_documented_list():
+    from prefscribe import batch
+
+    assert sorted(batch.__all__) == sorted(name for name in vars(batch) if not name.startswith("_")
+                                           and name not in {"annotations"} and not _is_module(batch, name))
+
+
+def _is_module(package, name: str) -> bool:
+    import types
+
+    return isinstance(getattr(package, name), types.ModuleType)
