@@ -1,6 +1,6 @@
 import pytest
 
-from prefscribe.cache import ResultCache
+from prefscribe.cache import ResultCache, cache_key, default_path
 from prefscribe.errors import InputError
 from prefscribe.infer import InferConfig, InferJob, Inferrer, infer, stream
 from prefscribe.schema import InferenceFailure, Interaction, Profile
@@ -97,3 +97,36 @@ def test_empty_history_without_past_is_an_error_and_with_past_a_no_op(fake_backe
 def test_more_segments_than_interactions_is_an_input_error(fake_backend):
     with pytest.raises(InputError, match="non-empty segments"):
         stream(fake_backend(), HISTORY[:2], segments=3)
+
+
+def test_infer_caches_in_the_user_cache_by_default_and_none_disables_it(fake_backend):
+    backend = fake_backend(replies=["One.", "Two."])
+    assert infer(backend, HISTORY).profile == "One."
+    assert infer(backend, HISTORY).profile == "One." and len(backend.calls) == 1  # the default cache
+    assert default_path().is_file() and len(ResultCache(default_path())) == 1
+    assert infer(backend, HISTORY, cache=None).profile == "Two." and len(backend.calls) == 2
+
+
+def test_entries_cached_before_the_shared_layer_still_hit(fake_backend, tmp_path):
+    cache = ResultCache(tmp_path / "c.sqlite")
+    inferrer = Inferrer(fake_backend(replies=["Fresh."]), InferConfig(), cache)
+    messages = inferrer.plan(InferJob(HISTORY)).messages
+    key = cache_key(role="infer", model="fake:test", prompts=inferrer.prompts.version, style="direct",
+                    sampling=inferrer.sampling.__dict__, messages=messages)
+    assert inferrer.plan(InferJob(HISTORY)).key == key  # the key a plan names is where run() looks
+    cache.put(key, {"text": "Cached.", "prompt_tokens": 1, "completion_tokens": 1, "finish_reason": "stop",
+                    "error": None})
+    assert inferrer.run([InferJob(HISTORY)])[0].profile == "Cached."
+
+
+def test_a_failure_is_not_a_past_profile(fake_backend):
+    failure = infer(fake_backend(replies=["<think>cut off"], thinks=True), HISTORY)
+    assert isinstance(failure, InferenceFailure)
+    with pytest.raises(InputError, match="past is a failed inference"):
+        infer(fake_backend(replies=["x"]), HISTORY, past=failure)
+
+
+def test_max_new_tokens_and_seed_override_the_styles_sampling(fake_backend):
+    inferrer = Inferrer(fake_backend(), InferConfig(style="reasoning", max_new_tokens=99, seed=5))
+    assert inferrer.sampling.max_new_tokens == 99 and inferrer.sampling.seed == 5
+    assert inferrer.sampling.temperature == 0.6  # the rest is the style's default

@@ -50,6 +50,23 @@ def test_shared_prefix_pass_equals_independent_passes(tiny_backend):
     assert together[1].logprobs == pytest.approx([float(full[i]) for i in option_ids], abs=1e-4)
 
 
+def test_a_batch_of_judgements_shares_each_judgements_prefix(tiny_backend, monkeypatch):
+    p = get_prompts()
+    pairs = [("Which pet should I get for a small flat?", "cats", "dogs"),
+             ("What should I drink with breakfast today?", "tea", "coffee")]
+    prompts = [p.judge_messages(context, "Likes quiet things.", x, y)
+               for context, a, b in pairs for x, y in ((a, b), (b, a))]
+    shared_runs = []
+    real = tiny_backend._last_hidden_shared_prefix
+    monkeypatch.setattr(tiny_backend, "_last_hidden_shared_prefix",
+                        lambda encoded, shared: shared_runs.append(len(encoded)) or real(encoded, shared))
+    together = tiny_backend.option_logprobs(prompts, JUDGE_PREFILL, JUDGE_OPTIONS)
+    assert shared_runs == [2, 2]  # one prefix pass per judgement, not one for the whole batch
+    apart = [s for i in (0, 2) for s in tiny_backend.option_logprobs(prompts[i:i + 2], JUDGE_PREFILL, JUDGE_OPTIONS)]
+    for x, y in zip(together, apart):
+        assert x.logprobs == pytest.approx(y.logprobs, abs=1e-4)
+
+
 def test_continuation_logprobs_match_a_manual_sum(tiny_backend):
     conv = [{"role": "user", "content": "Recommend a movie."}]
     score = tiny_backend.continuation_logprobs([conv], ["Moon (2009)"])[0]
@@ -87,6 +104,21 @@ def test_tiny_model_infers_and_judges_end_to_end(tiny_backend):
     likelihood = Judge(tiny_backend, method="likelihood").choose(
         ChoiceTask(a="cats", b="dogs", context="pet?", preference="Likes cats."))
     assert 0 < likelihood.p_a < 1
+
+
+def test_likelihood_choices_in_one_batch_equal_one_by_one(tiny_backend):
+    from prefscribe.judge import two_way
+
+    judge = Judge(tiny_backend, method="likelihood")
+    tasks = [ChoiceTask(a="cats", b="dogs", context="pet?", preference="Likes cats."),
+             ChoiceTask(a="tea", b="coffee", context=None, preference=None),  # no profile: the plain ranking
+             ChoiceTask(a="rain", b="sun", context="weather?", preference="Likes sun.")]
+    together = judge.choose_many(tasks)
+    apart = [judge.choose(t) for t in tasks]
+    assert [c.p_a for c in together] == pytest.approx([c.p_a for c in apart], abs=1e-4)
+    without = judge.prompts.respond_messages(None, "Recommend an item to me.")
+    la, lb = tiny_backend.continuation_logprobs([without, without], ["tea", "coffee"])
+    assert together[1].p_a == pytest.approx(two_way(la, lb), abs=1e-4)
 
 
 def test_openai_backend_against_a_real_http_server(tiny_backend):

@@ -1,7 +1,10 @@
-"""A persistent, content-addressed cache of model completions (SQLite, one file).
+"""A persistent, content-addressed cache of model results (SQLite, one file), and the one cached-call
+layer every role goes through.
 
-Keys hash everything that determines a reply (model spec, prompt version, sampling, the messages), so a
-rerun or a resumed evaluation costs nothing and any change to those makes a new entry."""
+Keys hash everything that determines a reply (role, model spec, prompt version, sampling, the messages), so a
+rerun or a resumed evaluation costs nothing and any change to those makes a new entry. Failed calls are
+returned to the caller and never cached.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +13,17 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from platformdirs import user_cache_dir
+
+from .llm.base import Backend, BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling
+
+UserCache = Literal["user"]
+USER_CACHE: UserCache = "user"  # "the default cache in the user cache dir", as a default argument
 
 
 def default_path() -> Path:
@@ -53,3 +63,93 @@ class ResultCache:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+_OPEN: dict[Path, ResultCache] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def resolve_cache(cache: ResultCache | UserCache | None) -> ResultCache | None:
+    """`"user"`: the cache at default_path(), opened once per process and path; None: no caching."""
+    if cache != USER_CACHE:
+        return cache  # type: ignore[return-value]
+    path = default_path()
+    with _OPEN_LOCK:
+        if path not in _OPEN:
+            _OPEN[path] = ResultCache(path)
+        return _OPEN[path]
+
+
+@dataclass
+class CachedCalls:
+    """A backend's generate and option_logprobs calls, cached by (role, model spec, prompt version,
+    sampling, messages). Hits are not asked again; the misses go to the backend together (one batch on
+    local models, concurrent requests on servers). `cache=None` passes every call through."""
+
+    backend: Backend
+    cache: ResultCache | None
+    prompt_version: str
+
+    @property
+    def info(self) -> BackendInfo:
+        return self.backend.info
+
+    def key(self, role: str, messages: Any, **parts: Any) -> str:
+        return cache_key(role=role, model=self.backend.info.spec, prompts=self.prompt_version, messages=messages,
+                         **parts)
+
+    def generation_key(self, role: str, messages: Conversation, sampling: Sampling,
+                       key_parts: Mapping[str, Any] | None = None) -> str:
+        """The cache key `generate` files this prompt's completion under."""
+        return self.key(role, messages, sampling=sampling.__dict__, **(key_parts or {}))
+
+    def generate(self, prompts: Sequence[Conversation], sampling: Sampling, *, role: str,
+                 progress: Progress | None = None, key_parts: Mapping[str, Any] | None = None) -> list[Completion]:
+        """One completion per prompt. `key_parts`: more of what determines the reply (e.g. the profile style)."""
+        keys = [self.generation_key(role, p, sampling, key_parts) for p in prompts]
+        out: list[Completion | None] = [self._get(k, Completion) for k in keys]
+        todo = [i for i, hit in enumerate(out) if hit is None]
+        if progress and len(todo) < len(prompts):
+            progress(len(prompts) - len(todo))
+        if todo:
+            fresh = self.backend.generate([prompts[i] for i in todo], sampling, progress)
+            for i, completion in zip(todo, fresh):
+                out[i] = completion
+                if completion.finish_reason != "error":
+                    self._put(keys[i], completion.__dict__)
+        return out  # type: ignore[return-value]
+
+    def option_logprobs(self, groups: Sequence[Sequence[Conversation]], prefill: str, options: Sequence[str], *,
+                        role: str, groups_per_call: int | None = None, progress: Progress | None = None,
+                        key_parts: Mapping[str, Any] | None = None) -> list[list[OptionScores]]:
+        """Option log-probabilities for groups of prompts (e.g. the two orders of one judgement); a group is
+        one cache entry, cached only when none of its prompts failed. Missed groups go to the backend
+        `groups_per_call` at a time (None: all in one call); `progress` counts groups."""
+        keys = [self.key(role, list(g), **(key_parts or {})) for g in groups]
+        out: list[list[OptionScores] | None] = []
+        for key in keys:
+            hit = self.cache.get(key) if self.cache is not None else None
+            out.append([OptionScores(**s) for s in hit] if hit is not None else None)
+        todo = [i for i, hit in enumerate(out) if hit is None]
+        if progress and len(todo) < len(groups):
+            progress(len(groups) - len(todo))
+        step = groups_per_call or max(1, len(todo))
+        for start in range(0, len(todo), step):
+            chunk = todo[start:start + step]
+            flat = [conv for i in chunk for conv in groups[i]]
+            scores = iter(self.backend.option_logprobs(flat, prefill, options))
+            for i in chunk:
+                out[i] = [next(scores) for _ in groups[i]]
+                if not any(s.error for s in out[i]):
+                    self._put(keys[i], [s.__dict__ for s in out[i]])
+            if progress:
+                progress(len(chunk))
+        return out  # type: ignore[return-value]
+
+    def _get(self, key: str, kind: type) -> Any | None:
+        hit = self.cache.get(key) if self.cache is not None else None
+        return kind(**hit) if hit is not None else None
+
+    def _put(self, key: str, value: Any) -> None:
+        if self.cache is not None:
+            self.cache.put(key, value)

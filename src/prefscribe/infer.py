@@ -1,7 +1,7 @@
 """Write or update a user's preference profile from interactions: full history, streaming updates,
 many users at once (batched on local models, concurrent on servers), every reply cached.
 
-    profile = infer(backend, history)                    # full history
+    profile = infer(backend, history)                    # full history (cached in the user cache; cache=None: off)
     profile = infer(backend, new_items, past=profile)    # streaming update: only the new interactions
     steps = stream(backend, history, segments=3)         # one profile per consecutive segment
 """
@@ -9,9 +9,9 @@ many users at once (batched on local models, concurrent on servers), every reply
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from .cache import ResultCache, cache_key
+from .cache import USER_CACHE, CachedCalls, ResultCache, UserCache, cache_key, resolve_cache
 from .data.transforms import split_segments
 from .errors import InputError
 from .llm.base import Backend, Completion, Conversation, Progress, Sampling
@@ -27,6 +27,7 @@ DEFAULT_SAMPLING: dict[str, Sampling] = {
     "reasoning": Sampling(max_new_tokens=4096),
     "direct": Sampling(max_new_tokens=256),
 }
+ROLE = "infer"  # the role part of every profile's cache key
 BUDGET_MARGIN = 32  # tokens of slack between the estimated prompt and the context window
 
 
@@ -36,12 +37,15 @@ class InferConfig:
 
     style: "reasoning" (think, then summarize) or "direct" (summary only); None picks by the backend.
     sampling: decoding settings; None takes DEFAULT_SAMPLING for the style.
+    max_new_tokens, seed: when given, override those of `sampling` (or of the style's default).
     max_history_tokens: cap on the rendered interactions; the context window caps it anyway.
     prompts: the template set; None is the built-in set (or PREFSCRIBE_PROMPTS).
     """
 
     style: Style | None = None
     sampling: Sampling | None = None
+    max_new_tokens: int | None = None
+    seed: int | None = None
     max_history_tokens: int | None = None
     prompts: PromptSet | None = None
 
@@ -56,7 +60,7 @@ class InferJob:
 class _Plan:
     messages: Conversation
     covers: int
-    key: str
+    key: str  # where the reply is cached (batch/ looks it up before sending the prompt elsewhere)
 
 
 @dataclass
@@ -70,7 +74,17 @@ class Inferrer:
     def __post_init__(self) -> None:
         self.prompts = self.config.prompts or get_prompts()
         self.style: Style = self.config.style or ("reasoning" if self.backend.info.thinks else "direct")
-        self.sampling = self.config.sampling or DEFAULT_SAMPLING[self.style]
+        sampling = self.config.sampling or DEFAULT_SAMPLING[self.style]
+        overrides = {"max_new_tokens": self.config.max_new_tokens, "seed": self.config.seed}
+        self.sampling = replace(sampling, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def _calls(self) -> CachedCalls:
+        return CachedCalls(self.backend, self.cache, self.prompts.version)  # the fields as they are now
+
+    @property
+    def _key_parts(self) -> dict[str, str]:
+        return {"style": self.style}  # the same messages and sampling in another style is another entry
 
     # ------------------------------------------------------------------------------------------ plan
     def plan(self, job: InferJob) -> _Plan:
@@ -89,13 +103,13 @@ class Inferrer:
         if rendered.kept == 0:
             raise InputError(f"the most recent interaction alone exceeds the {budget}-token history budget")
         messages = self.prompts.inference_messages(rendered, past_text, self.style)
-        key = cache_key(role="infer", model=self.backend.info.spec, prompts=self.prompts.version,
-                        style=self.style, sampling=self.sampling.__dict__, messages=messages)
+        key = self._calls.generation_key(ROLE, messages, self.sampling, self._key_parts)
         return _Plan(messages, (job.past.covers if job.past else 0) + rendered.kept, key)
 
     # ------------------------------------------------------------------------------------------- run
     def run(self, jobs: Sequence[InferJob], progress: Progress | None = None) -> list[Result]:
         for job in jobs:
+            _check_past(job.past)
             if not job.history and job.past is None:
                 raise InputError("empty history and no past profile: nothing to infer from")
         results: list[Result | None] = [None] * len(jobs)
@@ -105,29 +119,16 @@ class Inferrer:
                 results[i] = job.past
             else:
                 plans[i] = self.plan(job)
-        completions: dict[int, Completion] = {}
-        todo = []
-        for i, plan in plans.items():
-            hit = self.cache.get(plan.key) if self.cache is not None else None
-            if hit is not None:
-                completions[i] = Completion(**hit)
-            else:
-                todo.append(i)
-        if progress and len(todo) < len(plans):
-            progress(len(plans) - len(todo))
-        if todo:
-            fresh = self.backend.generate([plans[i].messages for i in todo], self.sampling, progress)
-            for i, completion in zip(todo, fresh):
-                completions[i] = completion
-                if self.cache is not None and completion.finish_reason != "error":
-                    self.cache.put(plans[i].key, completion.__dict__)
-        for i, plan in plans.items():
-            results[i] = self._to_result(completions[i], plan, jobs[i].past)
+        order = list(plans)
+        completions = self._calls.generate([plans[i].messages for i in order], self.sampling, role=ROLE,
+                                           progress=progress, key_parts=self._key_parts)
+        for i, completion in zip(order, completions):
+            results[i] = self._to_result(completion, plans[i], jobs[i].past)
         return results  # type: ignore[return-value]
 
     def _to_result(self, completion: Completion, plan: _Plan, past: Profile | None) -> Result:
         usage = Usage(prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens)
-        common = dict(model=self.backend.info.spec, prompt_version=self.prompts.version, usage=usage)
+        common = {"model": self.backend.info.spec, "prompt_version": self.prompts.version, "usage": usage}
         if completion.finish_reason == "error":
             return InferenceFailure(error=completion.error or "model call failed", raw="", **common)
         parsed = parse_profile(completion.text, self.style, completion.finish_reason)
@@ -157,19 +158,30 @@ class Inferrer:
         return out
 
 
+def _check_past(past: object) -> None:
+    if isinstance(past, InferenceFailure):
+        raise InputError(f"past is a failed inference ({past.error}), not a profile: check a result with "
+                         "isinstance(result, Profile) before updating it", field="past")
+    if past is not None and not isinstance(past, Profile):
+        raise InputError(f"past must be a Profile, not {type(past).__name__}", field="past")
+
+
 def _profile_id(profile: Profile) -> str:
     return cache_key(text=profile.profile, covers=profile.covers)[:16]
 
 
 # ------------------------------------------------------------------------------------ function forms
 def infer(backend: Backend, history: Sequence[Interaction], past: Profile | None = None, *,
-          config: InferConfig | None = None, cache: ResultCache | None = None) -> Result:
-    """One profile from `history`, updating `past` when given."""
-    return Inferrer(backend, config or InferConfig(), cache).run([InferJob(history, past)])[0]
+          config: InferConfig | None = None, cache: ResultCache | UserCache | None = USER_CACHE) -> Result:
+    """One profile from `history`, updating `past` when given. Replies are cached in the user cache
+    unless `cache` is another ResultCache or None."""
+    return Inferrer(backend, config or InferConfig(), resolve_cache(cache)).run([InferJob(history, past)])[0]
 
 
 def stream(backend: Backend, history: Sequence[Interaction], segments: int, past: Profile | None = None, *,
-           config: InferConfig | None = None, cache: ResultCache | None = None) -> list[Result]:
-    """Profiles after each of `segments` consecutive chunks of `history`, each updating the previous one."""
-    return Inferrer(backend, config or InferConfig(), cache).stream_many([history], segments, [past])[0]
+           config: InferConfig | None = None, cache: ResultCache | UserCache | None = USER_CACHE) -> list[Result]:
+    """Profiles after each of `segments` consecutive chunks of `history`, each updating the previous one;
+    cached as infer()."""
+    return Inferrer(backend, config or InferConfig(), resolve_cache(cache)).stream_many([history], segments,
+                                                                                        [past])[0]
 

@@ -19,17 +19,22 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from .cache import ResultCache, cache_key
-from .errors import InputError
-from .llm.base import GREEDY, Backend, Completion, Progress, Sampling
+from .cache import CachedCalls, ResultCache
+from .llm.base import GREEDY, Backend, Completion, Conversation, OptionScores, Progress, Sampling
 from .prompts import JUDGE_OPTIONS, JUDGE_PREFILL, PromptSet, get_prompts, parse_selection
 
 Method = Literal["logprobs", "generation", "likelihood"]
 Orders = Literal["both", "ab", "ba", "random"]
+Order = Literal["ab", "ba"]  # "ab": the user's item a shown as Item A
+
+# A letter missing from a server's top logprobs is far less likely than any listed one.
+MISSING_LOGPROB = -1e4
+# The reference's sampling for personalized responses; a caller may change only the length.
+RESPOND_SAMPLING = Sampling(max_new_tokens=512, temperature=0.7)
 
 
 class OrderResult(BaseModel):
-    order: Literal["ab", "ba"]         # "ab": item a shown as Item A
+    order: Order                       # "ab": item a shown as Item A
     p_first: float | None = None       # two-way probability of "Item A"
     p_a: float | None = None           # probability of the user's item a in this order
     error: str | None = None
@@ -64,14 +69,43 @@ def two_way(logprob_first: float, logprob_second: float) -> float:
     return e1 / (e1 + e2)
 
 
+def _order_result(order: Order, p_first: float) -> OrderResult:
+    return OrderResult(order=order, p_first=p_first, p_a=p_first if order == "ab" else 1.0 - p_first)
+
+
+def letter_orders(orders: Sequence[Order], scores: Sequence[OptionScores]) -> list[OrderResult]:
+    """Each order's two-way probability of item a from the answer letters' log-probabilities (the letter
+    options "A", "B"); an order where neither letter was observed is an error, never a guess."""
+    results = []
+    for order, score in zip(orders, scores):
+        la, lb = score.logprobs
+        if la is None and lb is None:
+            results.append(OrderResult(order=order, error=score.error or "neither answer letter observed"))
+            continue
+        p_first = two_way(MISSING_LOGPROB if la is None else la, MISSING_LOGPROB if lb is None else lb)
+        results.append(_order_result(order, p_first))
+    return results
+
+
+def mean_p_a(results: Sequence[OrderResult]) -> tuple[float | None, str | None]:
+    """Item a's probability averaged over the orders that could be judged, and the errors of the others."""
+    valid = [r.p_a for r in results if r.p_a is not None]
+    errors = "; ".join(r.error for r in results if r.error) or None
+    return (sum(valid) / len(valid) if valid else None), errors
+
+
 @dataclass
 class Judge:
+    """Choices and responses from one backend. `tasks_per_call`: tasks sent to the backend in one call
+    (both orders of each; local backends batch them, servers run them concurrently)."""
+
     backend: Backend
     method: Method = "logprobs"
     orders: Orders = "both"
     seed: int = 0
     prompts: PromptSet | None = None
     cache: ResultCache | None = None
+    tasks_per_call: int = 8
     _rng: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -80,119 +114,108 @@ class Judge:
         if self.method == "logprobs" and not self.backend.info.supports_logprobs:
             self.method = "generation"
 
-    def _orders_for_task(self) -> list[Literal["ab", "ba"]]:
+    @property
+    def _calls(self) -> CachedCalls:
+        return CachedCalls(self.backend, self.cache, self.prompts.version)  # the fields as they are now
+
+    def _orders_for_task(self) -> list[Order]:
         if self.orders == "both":
             return ["ab", "ba"]
         if self.orders == "random":
             return [self._rng.choice(["ab", "ba"])]
         return [self.orders]
 
-    def _messages(self, task: ChoiceTask, order: str):
+    def _messages(self, task: ChoiceTask, order: Order) -> Conversation:
         first, second = (task.a, task.b) if order == "ab" else (task.b, task.a)
         return self.prompts.judge_messages(task.context, task.preference, first, second, task.preference_kind)
 
     def choose_many(self, tasks: Sequence[ChoiceTask], progress: Progress | None = None) -> list[Choice]:
-        out = []
-        for task in tasks:
-            if self.method == "likelihood":
-                out.append(self._likelihood(task))
-            elif self.method == "generation":
-                out.append(self._generation(task))
-            else:
-                out.append(self._logprobs(task))
-            if progress:
-                progress(1)
-        return out
+        """One choice per task; the tasks go to the backend `tasks_per_call` at a time. `progress` counts tasks."""
+        if self.method == "likelihood":
+            return self._chunked(tasks, self._likelihood, progress)
+        orders = [self._orders_for_task() for _ in tasks]  # in task order, so a seed replays the same orders
+        groups = [[self._messages(t, o) for o in task_orders] for t, task_orders in zip(tasks, orders)]
+        if self.method == "generation":
+            return self._chunked(list(zip(orders, groups)), self._generation, progress)
+        scores = self._calls.option_logprobs(groups, JUDGE_PREFILL, JUDGE_OPTIONS, role="judge-logprobs",
+                                             groups_per_call=self.tasks_per_call, progress=progress)
+        return [_combine(letter_orders(o, s), "logprobs", sum(x.prompt_tokens for x in s))
+                for o, s in zip(orders, scores)]
 
     def choose(self, task: ChoiceTask) -> Choice:
         return self.choose_many([task])[0]
 
-    # ------------------------------------------------------------------------------------ logprobs
-    def _logprobs(self, task: ChoiceTask) -> Choice:
-        orders = self._orders_for_task()
-        prompts = [self._messages(task, o) for o in orders]
-        key = cache_key(role="judge-logprobs", model=self.backend.info.spec, prompts=self.prompts.version,
-                        messages=prompts)
-        cached = self.cache.get(key) if self.cache is not None else None
-        if cached is None:
-            scores = self.backend.option_logprobs(prompts, JUDGE_PREFILL, JUDGE_OPTIONS)
-            cached = [{"logprobs": s.logprobs, "prompt_tokens": s.prompt_tokens, "error": s.error} for s in scores]
-            if self.cache is not None and not any(s.error for s in scores):
-                self.cache.put(key, cached)
-        results = []
-        for order, score in zip(orders, cached):
-            la, lb = score["logprobs"]
-            if la is None and lb is None:
-                results.append(OrderResult(order=order, error=score["error"] or "neither answer letter observed"))
-                continue
-            # A letter missing from a server's top logprobs is far less likely than any listed one.
-            p_first = two_way(la if la is not None else -1e4, lb if lb is not None else -1e4)
-            results.append(OrderResult(order=order, p_first=p_first,
-                                       p_a=p_first if order == "ab" else 1.0 - p_first))
-        return _combine(results, "logprobs", sum(s["prompt_tokens"] for s in cached))
+    def _chunked(self, items: Sequence, fn, progress: Progress | None) -> list[Choice]:
+        out: list[Choice] = []
+        for start in range(0, len(items), self.tasks_per_call):
+            chunk = items[start:start + self.tasks_per_call]
+            out.extend(fn(chunk))
+            if progress:
+                progress(len(chunk))
+        return out
 
     # ---------------------------------------------------------------------------------- generation
-    def _generation(self, task: ChoiceTask) -> Choice:
-        orders = self._orders_for_task()
-        prompts = [self._messages(task, o) for o in orders]
-        completions = self._generate_cached(prompts, GREEDY, role="judge-generation")
-        results = []
-        for order, completion in zip(orders, completions):
-            if completion.finish_reason == "error":
-                results.append(OrderResult(order=order, error=completion.error))
-                continue
-            letter = parse_selection(completion.text)
-            if letter is None:
-                results.append(OrderResult(order=order, error=f"unparseable judge reply: {completion.text!r}"))
-                continue
-            p_first = 1.0 if letter == "A" else 0.0
-            results.append(OrderResult(order=order, p_first=p_first,
-                                       p_a=p_first if order == "ab" else 1.0 - p_first))
-        return _combine(results, "generation", sum(c.prompt_tokens for c in completions))
-
-    def _generate_cached(self, prompts, sampling: Sampling, role: str) -> list[Completion]:
-        keys = [cache_key(role=role, model=self.backend.info.spec, prompts=self.prompts.version,
-                          sampling=sampling.__dict__, messages=p) for p in prompts]
-        hits = [self.cache.get(k) if self.cache is not None else None for k in keys]
-        todo = [i for i, h in enumerate(hits) if h is None]
-        fresh = self.backend.generate([prompts[i] for i in todo], sampling) if todo else []
-        out = [Completion(**h) if h else None for h in hits]
-        for i, completion in zip(todo, fresh):
-            out[i] = completion
-            if self.cache is not None and completion.finish_reason != "error":
-                self.cache.put(keys[i], completion.__dict__)
-        return out  # type: ignore[return-value]
+    def _generation(self, planned: Sequence[tuple[list[Order], list[Conversation]]]) -> list[Choice]:
+        flat = [conv for _, group in planned for conv in group]
+        completions = iter(self._calls.generate(flat, GREEDY, role="judge-generation"))
+        out = []
+        for orders, _ in planned:
+            results, tokens = [], 0
+            for order in orders:
+                completion = next(completions)
+                tokens += completion.prompt_tokens
+                results.append(_generated_order(order, completion))
+            out.append(_combine(results, "generation", tokens))
+        return out
 
     # ---------------------------------------------------------------------------------- likelihood
-    def _likelihood(self, task: ChoiceTask) -> Choice:
-        if not task.preference:
-            raise InputError("the likelihood method compares with and without a profile: give a profile")
-        context = task.context or "Recommend an item to me."
-        with_p = self.prompts.respond_messages(task.preference, context)
-        without = self.prompts.respond_messages(None, context)
-        la, lb, la0, lb0 = self.backend.continuation_logprobs([with_p, with_p, without, without],
-                                                              [task.a, task.b, task.a, task.b])
-        gain_a, gain_b = la - la0, lb - lb0
-        p_a = two_way(gain_a, gain_b)
-        return Choice(choice="a" if p_a >= 0.5 else "b", p_a=p_a, p_b=1.0 - p_a, method="likelihood")
+    def _likelihood(self, tasks: Sequence[ChoiceTask]) -> list[Choice]:
+        """The profile's gain in each item's log-likelihood, log p(y | x, P) - log p(y | x); without a
+        profile, the plain log p(y | x) (the baseline ranking). All tasks in one backend call."""
+        prompts: list[Conversation] = []
+        items: list[str] = []
+        for task in tasks:
+            context = task.context or "Recommend an item to me."
+            if task.preference:
+                with_p = self.prompts.respond_messages(task.preference, context)
+                prompts += [with_p, with_p]
+                items += [task.a, task.b]
+            without = self.prompts.respond_messages(None, context)
+            prompts += [without, without]
+            items += [task.a, task.b]
+        scores = iter(self.backend.continuation_logprobs(prompts, items) if prompts else [])
+        out = []
+        for task in tasks:
+            la, lb = (next(scores), next(scores)) if task.preference else (0.0, 0.0)
+            la0, lb0 = next(scores), next(scores)
+            gain_a, gain_b = (la - la0, lb - lb0) if task.preference else (la0, lb0)
+            p_a = two_way(gain_a, gain_b)
+            out.append(Choice(choice="a" if p_a >= 0.5 else "b", p_a=p_a, p_b=1.0 - p_a, method="likelihood"))
+        return out
 
     # ------------------------------------------------------------------------------------ response
     def respond(self, preference: str | None, context: str, sampling: Sampling | None = None) -> Completion:
         """A response to `context` written for the user the profile describes."""
-        sampling = sampling or Sampling(max_new_tokens=512, temperature=0.7)
         prompt = self.prompts.respond_messages(preference, context)
-        return self._generate_cached([prompt], sampling, role="respond")[0]
+        return self._calls.generate([prompt], sampling or RESPOND_SAMPLING, role="respond")[0]
+
+
+def _generated_order(order: Order, completion: Completion) -> OrderResult:
+    if completion.finish_reason == "error":
+        return OrderResult(order=order, error=completion.error)
+    letter = parse_selection(completion.text)
+    if letter is None:
+        return OrderResult(order=order, error=f"unparseable judge reply: {completion.text!r}")
+    return _order_result(order, 1.0 if letter == "A" else 0.0)
 
 
 def _combine(results: list[OrderResult], method: Method, prompt_tokens: int) -> Choice:
-    valid = [r.p_a for r in results if r.p_a is not None]
-    errors = [r.error for r in results if r.error]
-    if not valid:
+    p_a, errors = mean_p_a(results)
+    if p_a is None:
         return Choice(choice=None, p_a=None, p_b=None, orders=results, method=method,
-                      error="; ".join(errors) or "no order could be judged", prompt_tokens=prompt_tokens)
-    p_a = sum(valid) / len(valid)
+                      error=errors or "no order could be judged", prompt_tokens=prompt_tokens)
     # Both orders failing to agree under generation leaves an exact tie: undecided, not a coin flip.
     choice = None if p_a == 0.5 and method == "generation" else ("a" if p_a >= 0.5 else "b")
     return Choice(choice=choice, p_a=p_a, p_b=1.0 - p_a, orders=results, method=method,
-                  error="; ".join(errors) or ("the two orders disagree" if choice is None else None),
+                  error=errors or ("the two orders disagree" if choice is None else None),
                   prompt_tokens=prompt_tokens)

@@ -6,6 +6,8 @@ Every reader reports the file, the line and the field of bad input and stops: no
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -80,6 +82,9 @@ class Profile(BaseModel):
     parent: str | None = None
     author: Literal["model", "person"] = "model"
     usage: Usage = Field(default_factory=Usage)
+    # Mean P(chosen) the judge gave the user's own history pairs with this profile, when it was kept
+    # among several candidates by behavioural validation (validate.py).
+    validation: float | None = None
 
 
 # ---------------------------------------------------------------------------------------------- readers
@@ -90,34 +95,48 @@ def _field_of(error: ValidationError) -> tuple[str, str]:
     return field, first["msg"]
 
 
+STDIN = "-"  # a path argument that means standard input
+
+
 def _read_text(path: Path) -> str:
     try:
-        raw = path.read_bytes()
+        raw = sys.stdin.buffer.read() if str(path) == STDIN else path.read_bytes()
     except FileNotFoundError:
         raise InputError("file not found", path=str(path)) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
+    return decode_utf8(raw, str(path))
+
+
+def decode_utf8(raw: bytes, source: str) -> str:
+    """The text of a file's bytes, or an InputError naming the line of the first bad byte."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise InputError(f"not valid UTF-8 (byte {exc.start}); re-encode the file as UTF-8",
-                         path=str(path), line=line) from None
+                         path=source, line=line) from None
 
 
-def parse_history_lines(text: str, source: str = "<input>") -> list[Interaction]:
-    """Parse JSONL interactions; raise InputError naming source, line and field on the first bad line."""
-    history: list[Interaction] = []
+def jsonl_objects(text: str, source: str, expected: str = "a JSON object") -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of JSONL text; every line must be a JSON object."""
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})",
-                             path=source, line=number) from None
+            raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=source,
+                             line=number) from None
         if not isinstance(obj, dict):
-            raise InputError("expected a JSON object with 'chosen'", path=source, line=number)
+            raise InputError(f"expected {expected}, found {type(obj).__name__}", path=source, line=number)
+        yield number, obj
+
+
+def parse_history_lines(text: str, source: str = "<input>") -> list[Interaction]:
+    """Parse JSONL interactions; raise InputError naming source, line and field on the first bad line."""
+    history: list[Interaction] = []
+    for number, obj in jsonl_objects(text, source, "a JSON object with 'chosen'"):
         try:
             history.append(Interaction.model_validate(obj))
         except ValidationError as exc:
@@ -136,23 +155,28 @@ def read_history(path: str | Path, *, allow_empty: bool = False) -> list[Interac
 
 
 def read_profile(path: str | Path) -> Profile:
-    """Read a profile written by `infer --json`, or a plain-text profile (a person may write one)."""
+    """Read a profile written by `infer --json`, or a plain-text profile (a person may write one);
+    `-` reads standard input."""
     path = Path(path)
-    text = _read_text(path)
+    return profile_from_text(_read_text(path), str(path) if str(path) != STDIN else "<stdin>")
+
+
+def profile_from_text(text: str, source: str = "<text>") -> Profile:
+    """A profile from the JSON of `infer --json` or from plain text; `source` names it in errors."""
     if not text.strip():
-        raise InputError("the profile is empty", path=str(path))
+        raise InputError("the profile is empty", path=source)
     stripped = text.lstrip()
     if stripped.startswith("{"):
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InputError(f"looks like JSON but is malformed ({exc.msg})", path=str(path),
+            raise InputError(f"looks like JSON but is malformed ({exc.msg})", path=source,
                              line=exc.lineno) from None
         try:
             return Profile.model_validate(obj)
         except ValidationError as exc:
             field, msg = _field_of(exc)
-            raise InputError(msg, path=str(path), field=field) from None
+            raise InputError(msg, path=source, field=field) from None
     return Profile(profile=text.strip(), author="person")
 
 

@@ -52,3 +52,48 @@ def test_eval_cli_rejects_unknown_settings(tmp_path):
     result = runner.invoke(app, ["eval", "--benchmark", "psoups", "--data", "x", "--settings", "none,magic",
                                  "--out", str(tmp_path)])
     assert result.exit_code == 2 and "magic" in result.output
+
+
+@needs_data
+def test_eval_cli_runs_the_controls_and_the_likelihood_method(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    base = ["eval", "--benchmark", "psoups", "--data", str(DATA / "psoups/student_phd.json"), "--limit", "4",
+            "--model", f"hf:{tiny_model_dir}", "--max-new-tokens", "8", "--style", "direct", "--out", str(out)]
+    result = runner.invoke(app, [*base, "--settings", "none,gold,gold_mismatched,generic,full,mismatched"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, [*base, "--settings", "none,full,mismatched", "--method", "likelihood"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert sorted((r["variant"], r["setting"]) for r in summary["results"] if r["n"] == 4) == sorted(
+        [("", s) for s in ("none", "gold", "gold_mismatched", "generic", "full", "mismatched")]
+        + [("method=likelihood", s) for s in ("none", "full", "mismatched")])
+    pairs = {(c["variant"], c["a"], c["b"]) for c in summary["comparisons"]}
+    assert {("", "full", "mismatched"), ("", "gold", "gold_mismatched"), ("method=likelihood", "full", "none"),
+            ("method=likelihood", "full", "mismatched")} <= pairs
+    items = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    full = {i["user_id"]: i["preference"] for i in items if i["setting"] == "full" and not i["variant"]}
+    for item in (i for i in items if i["setting"] == "mismatched"):
+        assert item["donor"] != item["user_id"] and item["preference"] == full[item["donor"]]
+    gold = {i["user_id"]: i["preference"] for i in items if i["setting"] == "gold"}
+    for item in (i for i in items if i["setting"] == "gold_mismatched"):
+        assert item["preference"] == gold[item["donor"]] != gold[item["user_id"]]
+    assert "Paired comparisons" in (out / "report.md").read_text()
+
+
+def test_eval_cli_rejects_an_unknown_method(tmp_path):
+    result = runner.invoke(app, ["eval", "--benchmark", "psoups", "--data", "x", "--settings", "mismatched",
+                                 "--method", "sampling", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "--method" in result.output
+
+
+@needs_data
+def test_eval_cli_builds_noise_and_positive_only_variants(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["eval", "--benchmark", "mind", "--data", str(DATA / "mind/sample400by_ratio.csv"),
+                                 "--settings", "none", "--model", f"hf:{tiny_model_dir}", "--limit", "2",
+                                 "--positive-only", "--noise-from", f"movielens:{DATA / 'movielens'}",
+                                 "--noise", "0,0.5", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((out / "summary.json").read_text())["results"]
+    assert sorted((r["variant"], r["n"]) for r in rows) == [("noise=0,positive-only", 2),
+                                                            ("noise=0.5,positive-only", 2)]

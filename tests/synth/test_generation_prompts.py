@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from prefscribe.prompts import get_prompts
-from prefscribe.synth import SynthConfig, Target, synthesize
-from prefscribe.synth._generate import generation_messages
+from prefscribe.synth import SynthConfig, Target, generation_messages, synthesize
 
 from .conftest import pair_key
 

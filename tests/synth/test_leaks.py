@@ -6,9 +6,16 @@ import pytest
 
 from prefscribe.llm.base import Completion
 from prefscribe.schema import Interaction
-from prefscribe.synth import Target, item_keys, leaks
-from prefscribe.synth._generate import MENTIONS_TARGET, parse_candidate
-from prefscribe.synth._merge import REFERS_TO_CANDIDATES, Merged, parse_merge
+from prefscribe.synth import (
+    MENTIONS_TARGET,
+    REFERS_TO_CANDIDATES,
+    Merged,
+    Target,
+    item_keys,
+    leaks,
+    parse_candidate,
+    parse_merge,
+)
 
 MOVIE = Target(7, Interaction(chosen="Man on a Ledge (2012) — Crime, Thriller",
                               rejected="Contact (1997) — Drama, Sci-Fi"), 0.95, True)

@@ -14,10 +14,19 @@ from prefscribe.errors import InputError
 from prefscribe.infer import InferConfig, InferJob, Inferrer
 from prefscribe.prompts import get_prompts, parse_profile
 from prefscribe.schema import Profile
-from prefscribe.synth import SynthConfig, funnel_text, synthesize, working_history
-from prefscribe.synth._generate import MENTIONS_TARGET
-from prefscribe.synth._pipeline import BELOW_LAMBDA, JUDGE_WRONG, NO_TARGET, TOO_FEW_TARGETS, TOO_FEW_VALID
-from prefscribe.synth._targets import BELOW_THRESHOLD
+from prefscribe.synth import (
+    BELOW_LAMBDA,
+    BELOW_THRESHOLD,
+    JUDGE_WRONG,
+    MENTIONS_TARGET,
+    NO_TARGET,
+    TOO_FEW_TARGETS,
+    TOO_FEW_VALID,
+    SynthConfig,
+    funnel_text,
+    synthesize,
+    working_history,
+)
 
 from ..conftest import FakeBackend
 

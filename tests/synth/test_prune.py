@@ -10,7 +10,9 @@ import pytest
 
 from prefscribe.cache import ResultCache
 from prefscribe.curriculum import (
+    NO_POINTS,
     PRESETS,
+    TOO_FEW_POINTS,
     PruneSettings,
     ScoredPoint,
     alpha_threshold,
@@ -20,7 +22,6 @@ from prefscribe.curriculum import (
     rl_record,
     select,
 )
-from prefscribe.curriculum._select import NO_POINTS, TOO_FEW_POINTS
 from prefscribe.errors import InputError
 from prefscribe.schema import Interaction
 from prefscribe.synth import DirectScorer, Point
@@ -175,3 +176,20 @@ def test_prune_on_real_users(world, movielens_users, psoups_users, tmp_path):
     assert all(0.3 < s["s_tract"] < 0.9 for s in scores if s["kept_tau"])
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads(paths["report"].read_text())["records"] == len(result.records)
+
+
+def test_scores_cached_before_the_shared_layer_still_hit(tmp_path):
+    """A direct-prediction entry is keyed as it always was: role, model, prompt version, prefill, options and
+    both orders' messages; its old value had no prompt_tokens."""
+    from prefscribe.cache import cache_key
+    from prefscribe.prompts import JUDGE_OPTIONS, JUDGE_PREFILL
+
+    cache = ResultCache(tmp_path / "c.sqlite")
+    history = [Interaction(chosen=f"liked {i}", rejected=f"skipped {i}") for i in range(3)]
+    scorer = DirectScorer(FakeBackend(option_fn=lambda p: pytest.fail("the cached entry was not used")), cache=cache)
+    point = Point(history[:2], history[2])
+    key = cache_key(role="direct-score", model="fake:test", prompts=scorer.prompts.version, prefill=JUDGE_PREFILL,
+                    options=JUDGE_OPTIONS, messages=scorer.messages(point))
+    cache.put(key, [{"logprobs": [-0.1, -3.0], "error": None}, {"logprobs": [-3.0, -0.1], "error": None}])
+    [score] = scorer.score([point])
+    assert score.orders == (pytest.approx(1 / (1 + math.exp(-2.9))), pytest.approx(1 / (1 + math.exp(-2.9))))

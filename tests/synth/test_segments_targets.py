@@ -8,8 +8,17 @@ import pytest
 
 from prefscribe.errors import InputError
 from prefscribe.schema import Interaction
-from prefscribe.synth import Score, SynthConfig, segment_user, select_targets, working_history
-from prefscribe.synth._targets import BELOW_THRESHOLD, NO_REJECTED, NOT_DRAWN, SCORE_FAILED
+from prefscribe.synth import (
+    BELOW_THRESHOLD,
+    NO_REJECTED,
+    NOT_DRAWN,
+    SCORE_FAILED,
+    Score,
+    SynthConfig,
+    segment_user,
+    select_targets,
+    working_history,
+)
 
 
 def test_min_segment_on_real_users(psoups_users, movielens_users):

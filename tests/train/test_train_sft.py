@@ -99,7 +99,7 @@ def test_lora_trains_adapters_only_and_saves_a_merged_model(tiny_model_dir, sft_
     trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n for n in trainable)
     trainer.train()
-    from prefscribe.train._common import save_final
+    from prefscribe.train import save_final
 
     final = save_final(trainer, trainer.processing_class, config)
     tuned = HFBackend.from_path(final, dtype="float32")  # a plain model: no adapter files needed

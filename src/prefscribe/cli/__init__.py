@@ -1,4 +1,6 @@
-"""The `prefscribe` command line: one module per command group."""
+"""The `prefscribe` command line: one module per command group, each parsing its input, calling the library
+and printing (rich for people, --json for machines). Owns no logic of its own: a bad input is the library's
+InputError, printed as one `error:` line with exit code 2 (`options.errors_exit`)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from . import profiles as _profiles
 from . import service as _service
 from . import synth as _synth
 from . import train as _train
+
+__all__ = ["app", "main"]
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Readable, editable text profiles of user preferences from interaction histories.")

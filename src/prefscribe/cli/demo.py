@@ -1,4 +1,8 @@
-"""`prefscribe demo`: the main job on the shipped example users, start to finish, with the embedded model."""
+"""`prefscribe demo`: the main job on the shipped example users, start to finish, with the embedded model.
+
+For each example user: a profile from early history, a streaming update, and the judge's probability of the
+user's held-out choice without a profile, with their own profile, and with the next example user's profile
+(the mismatched control: a profile that carries its user should beat it)."""
 
 from __future__ import annotations
 
@@ -14,15 +18,17 @@ from ..infer import InferConfig, InferJob, Inferrer
 from ..judge import ChoiceTask, Judge
 from ..llm import DEFAULT_SPEC, load_backend
 from ..schema import InferenceFailure, parse_history_lines
-from .options import ModelOpt, NoCacheOpt, console, errors_exit, progress_bar
+from .options import JsonOpt, ModelOpt, NoCacheOpt, console, emit_json, errors_exit, progress_bar
 
 USERS = ("maya", "sam", "lena")
 
 
-def demo(model: ModelOpt = DEFAULT_SPEC, no_cache: NoCacheOpt = False,
+def demo(model: ModelOpt = DEFAULT_SPEC, no_cache: NoCacheOpt = False, as_json: JsonOpt = False,
+         judge: Annotated[str | None, typer.Option(help="Model that chooses (default: --model).")] = None,
          stream_new: Annotated[int, typer.Option(help="Interactions of each user held back and then "
                                                  "streamed into the profile as an update.")] = 2) -> None:
-    """Profiles for three example users, a streaming update, and their choices on held-out pairs."""
+    """Profiles for three example users, a streaming update, and their choices on held-out pairs: P(true)
+    with no profile, with their own profile, and with another example user's profile."""
     with errors_exit():
         examples = files("prefscribe") / "examples"
         histories = {u: parse_history_lines((examples / f"{u}.jsonl").read_text("utf-8"), f"examples/{u}.jsonl")
@@ -30,6 +36,7 @@ def demo(model: ModelOpt = DEFAULT_SPEC, no_cache: NoCacheOpt = False,
         targets = json.loads((examples / "targets.json").read_text("utf-8"))
         console.print(f"[bold]Loading {model}[/] (the first start converts the weights once)")
         backend = load_backend(model)
+        judge_backend = load_backend(judge) if judge else backend
         cache = None if no_cache else ResultCache()
         inferrer = Inferrer(backend, InferConfig(), cache)
 
@@ -38,24 +45,38 @@ def demo(model: ModelOpt = DEFAULT_SPEC, no_cache: NoCacheOpt = False,
         with progress_bar("streaming updates", len(USERS)) as advance:
             updated = inferrer.run([InferJob(histories[u][-stream_new:], p if not isinstance(p, InferenceFailure)
                                              else None) for u, p in zip(USERS, first)], advance)
+        profiles = {u: None if isinstance(p, InferenceFailure) else p.profile for u, p in zip(USERS, updated)}
+        errors = {u: p.error for u, p in zip(USERS, updated) if isinstance(p, InferenceFailure)}
+        # Each user borrows the next one's profile: a fixed derangement of three, the same every run.
+        donors = {u: USERS[(i + 1) % len(USERS)] for i, u in enumerate(USERS)}
 
-        judge = Judge(backend, cache=cache)
+        chooser = Judge(judge_backend, cache=cache)
+        settings = {"none": lambda u: None, "own": lambda u: profiles[u], "mismatched": lambda u: profiles[donors[u]]}
+        asked = [(u, name) for u in USERS for name, text in settings.items() if name == "none" or text(u)]
+        with progress_bar("choices", len(asked)) as advance:
+            choices = chooser.choose_many([ChoiceTask(a=targets[u]["chosen"], b=targets[u]["rejected"],
+                                                      context=targets[u]["context"], preference=settings[name](u))
+                                           for u, name in asked])
+            advance(len(asked))
+        p_true = {key: c.p_a for key, c in zip(asked, choices)}
+        rows = [{"user": u, "p_true_none": p_true.get((u, "none")), "p_true_own": p_true.get((u, "own")),
+                 "p_true_mismatched": p_true.get((u, "mismatched")), "profile": profiles[u], "donor": donors[u]}
+                for u in USERS]
+        if as_json:
+            emit_json({"users": rows})
+            return
+
         table = Table(title=f"prefscribe demo on {backend.info.spec}", show_lines=True)
         for column in ("user", "profile (after streaming update)", "held-out pair", "P(true) no profile",
-                       "P(true) with profile"):
+                       "P(true) own profile", "P(true) another user's profile"):
             table.add_column(column, overflow="fold")
-        with progress_bar("choices", len(USERS)) as advance:
-            for user, profile in zip(USERS, updated):
-                t = targets[user]
-                text = profile.profile if not isinstance(profile, InferenceFailure) else None
-                task = dict(a=t["chosen"], b=t["rejected"], context=t["context"])
-                bare = judge.choose(ChoiceTask(**task))
-                personal = judge.choose(ChoiceTask(**task, preference=text)) if text else None
-                advance(1)
-                table.add_row(user, text or f"[red]failed: {profile.error}[/]",
-                              f"{t['context'] or '(recommendation)'}\n[green]chosen:[/] {t['chosen']}\n"
-                              f"[red]rejected:[/] {t['rejected']}",
-                              _p(bare.p_a), _p(personal.p_a if personal else None))
+        for row in rows:
+            u, t = row["user"], targets[row["user"]]
+            table.add_row(u, row["profile"] or f"[red]failed: {errors[u]}[/]",
+                          f"{t['context'] or '(recommendation)'}\n[green]chosen:[/] {t['chosen']}\n"
+                          f"[red]rejected:[/] {t['rejected']}",
+                          _p(row["p_true_none"]), _p(row["p_true_own"]),
+                          f"{_p(row['p_true_mismatched'])} ({row['donor']}'s)")
         console.print(table)
 
 

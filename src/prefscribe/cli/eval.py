@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ..cache import ResultCache
-from ..data import cross_domain_pairs, interleave_noise, load, minilm_embedder, positive_only
+from ..data import load, minilm_embedder
 from ..errors import InputError
-from ..evaluate import EvalConfig, Evaluation, parse_settings, write_report
+from ..evaluate import SETTINGS, EvalConfig, Evaluation, parse_settings, write_report
+from ..evaluate.variants import Dataset, cross_domain_variants, noise_variants, positive_only_variant
 from ..infer import InferConfig, Inferrer
 from ..judge import Judge
 from ..llm import DEFAULT_SPEC, load_backend
 from ..llm.base import Sampling
 from ..prompts import get_prompts
-from ..schema import UserRecord
 from .options import NoCacheOpt, PromptsOpt, console, errors_exit, progress_bars
 
 
@@ -44,7 +43,7 @@ def eval(
     benchmark: Annotated[str | None, typer.Option(help="Loader: psoups, upi, movielens, mind, amazon, "
                                                   "personamem, hicupid.")] = None,
     data: Annotated[str | None, typer.Option(help="File or folder of the benchmark.")] = None,
-    settings: Annotated[str, typer.Option(help="Comma list of none, gold, raw, full, streaming.")] =
+    settings: Annotated[str, typer.Option(help="Comma list of " + ", ".join(SETTINGS) + ".")] =
         "none,raw,full,streaming",
     model: Annotated[str, typer.Option("--model", "-m", help="Model that writes profiles.")] = DEFAULT_SPEC,
     judge: Annotated[str | None, typer.Option(help="Downstream model that chooses (default: --model).")] = None,
@@ -54,7 +53,9 @@ def eval(
     positive_only_: Annotated[bool, typer.Option("--positive-only", help="Drop every rejected item from "
                                                  "histories.")] = False,
     order: Annotated[str, typer.Option(help="both (debiased) or random (the paper's single order).")] = "both",
-    method: Annotated[str, typer.Option(help="Judge method: logprobs or generation.")] = "logprobs",
+    method: Annotated[str, typer.Option(help="Judge method: logprobs, generation, or likelihood (how much the "
+                                        "preference raises log p(item | context); `none` is the plain "
+                                        "log p(item | context) ranking).")] = "logprobs",
     noise_from: Annotated[str | None, typer.Option(help="Multi-interest noise source <benchmark>:<path>.")] = None,
     noise: Annotated[str, typer.Option(help="Noise intensities, e.g. 0,0.25,0.5,0.75.")] = "0,0.25,0.5,0.75",
     cross_domain: Annotated[str | None, typer.Option(help="<a>:<path>,<b>:<path>: pair users across two "
@@ -73,14 +74,17 @@ def eval(
         names = parse_settings(settings)
         if order not in ("both", "random"):
             raise InputError("--order must be both or random", field="order")
-        if method not in ("logprobs", "generation"):
-            raise InputError("--method must be logprobs or generation", field="method")
+        if method not in ("logprobs", "generation", "likelihood"):
+            raise InputError("--method must be logprobs, generation or likelihood", field="method")
         options = _loader_options(loader_option or [])
         variants = _datasets(benchmark, data, limit, seed, positive_only_, noise_from, noise, cross_domain, top_n,
                              options)
         cache = None if no_cache else ResultCache()
         writer = load_backend(model)
         judge_backend = load_backend(judge) if judge else writer
+        if method == "likelihood" and not judge_backend.info.supports_likelihood:
+            raise InputError(f"{judge_backend.info.spec} gives no log-likelihoods: use --method logprobs",
+                             field="method")
         prompt_set = get_prompts(prompts)
         config = InferConfig(style=style, prompts=prompt_set)
         inferrer = Inferrer(writer, config, cache)
@@ -91,12 +95,15 @@ def eval(
                 "data": data, "settings": names, "order": order, "method": method, "segments": segments,
                 "prompt_version": prompt_set.version, "loader_options": options, "style": inferrer.style,
                 "sampling": inferrer.sampling.__dict__, "noise_from": noise_from, "cross_domain": cross_domain}
-        for bench_name, variant, records in variants:
-            if "gold" in names and not any(r.gold_preference for r in records):
-                raise InputError(f"{bench_name} has no gold preference text: drop 'gold' from --settings",
-                                 field="settings")
+        for dataset in variants:
+            bench_name, variant, records = dataset.benchmark, dataset.variant, dataset.records
+            gold_only = [n for n in names if SETTINGS[n].needs_gold]
+            if gold_only and not any(r.gold_preference for r in records):
+                raise InputError(f"{bench_name} has no gold preference text: drop {', '.join(gold_only)} from "
+                                 "--settings", field="settings")
             evaluation = Evaluation(inferrer, chooser, EvalConfig(
                 benchmark=bench_name, settings=names, out=out, segments=segments, chunk=chunk, variant=variant,
+                seed=seed,
                 run_meta={**meta, "loader_meta": records[0].meta if records else {}}))
             with progress_bars() as bars:
                 evaluation.run(records, bars)
@@ -116,35 +123,29 @@ def _loader_options(pairs: list[str]) -> dict:
 
 
 def _datasets(benchmark, data, limit, seed, positive, noise_from, noise, cross_domain, top_n, options
-              ) -> list[tuple[str, str, list[UserRecord]]]:
-    """(benchmark name, variant label, records) for each dataset variant the options ask for."""
+              ) -> list[Dataset]:
+    """Each dataset variant the options ask for (built by prefscribe.evaluate.variants)."""
     if cross_domain:
         parts = [p for p in cross_domain.split(",") if p.strip()]
         if len(parts) != 2:
             raise InputError("--cross-domain takes two sources: <a>:<path>,<b>:<path>", field="cross-domain")
         (name_a, path_a), (name_b, path_b) = (_source(p, "--cross-domain") for p in parts)
-        users_a, users_b = load(name_a, path_a, limit=limit, seed=seed), load(name_b, path_b, limit=limit, seed=seed)
-        pairs = cross_domain_pairs(users_a, users_b, top_n, minilm_embedder())
-        return [(f"{name_a}->{name_b}", "cross-domain", [p.a_history_b_target for p in pairs]),
-                (f"{name_b}->{name_a}", "cross-domain", [p.b_history_a_target for p in pairs])]
+        a = Dataset(name_a, "", load(name_a, path_a, limit=limit, seed=seed))
+        b = Dataset(name_b, "", load(name_b, path_b, limit=limit, seed=seed))
+        return cross_domain_variants(a, b, top_n, minilm_embedder())
     if not benchmark or not data:
         raise InputError("give --benchmark and --data (or --cross-domain)", field="benchmark")
     records = load(benchmark, data, limit=limit, seed=seed, **options)
     if not records:
         raise InputError("the loader returned no users", path=str(data))
-    variant = ""
+    dataset = Dataset(benchmark, "", records)
     if positive:
-        records, variant = positive_only(records), "positive-only"
+        dataset = positive_only_variant(dataset)
     if not noise_from:
-        return [(benchmark, variant, records)]
+        return [dataset]
     other_name, other_path = _source(noise_from, "--noise-from")
-    others = [r.history for r in load(other_name, other_path, seed=seed) if r.history]
-    out = []
-    for ratio in _parse_floats(noise, "--noise"):
-        rng = random.Random(f"{seed}-{ratio}")
-        noisy = [interleave_noise(r, others[rng.randrange(len(others))], ratio, rng) for r in records]
-        out.append((benchmark, f"noise={ratio:g}" + (f",{variant}" if variant else ""), noisy))
-    return out
+    others = [r.history for r in load(other_name, other_path, seed=seed)]
+    return noise_variants(dataset, others, _parse_floats(noise, "--noise"), seed)
 
 
 def report(

@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.console import Console
@@ -20,7 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ..errors import PrefscribeError
+from ..errors import InputError, PrefscribeError
 
 console = Console(stderr=True)
 
@@ -30,6 +30,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines i
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the result cache.")]
 PromptsOpt = Annotated[str | None, typer.Option("--prompts", help="Folder of prompt templates overriding "
                                                 "the built-in set (same file names).")]
+
+
+def check_choice(option: str, value: str, choices: Any) -> None:
+    """InputError unless `value` is one of the Literal type `choices` (the library's own type)."""
+    allowed = get_args(choices)
+    if value not in allowed:
+        raise InputError(f"--{option.replace('_', '-')} must be {', '.join(allowed[:-1])} or {allowed[-1]}, "
+                         f"not {value!r}", field=option)
 
 
 def emit_json(data) -> None:
@@ -42,7 +50,8 @@ def errors_exit() -> Iterator[None]:
     try:
         yield
     except PrefscribeError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        # soft_wrap: the message stays one line at any terminal width (grep-able, and one line in logs)
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2 if isinstance(exc, ValueError) else 1) from None
 
 

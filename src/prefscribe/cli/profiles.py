@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ..cache import ResultCache
+from ..errors import InputError
 from ..infer import InferConfig, Inferrer
-from ..judge import ChoiceTask, Judge
+from ..judge import RESPOND_SAMPLING, ChoiceTask, Judge, Method, Orders
 from ..llm import DEFAULT_SPEC, load_backend
-from ..llm.base import Sampling
-from ..prompts import get_prompts
-from ..schema import InferenceFailure, Profile, read_history, read_profile
-from .options import JsonOpt, ModelOpt, NoCacheOpt, PromptsOpt, console, emit_json, errors_exit, progress_bar
+from ..prompts import Style, get_prompts
+from ..schema import InferenceFailure, Profile, profile_from_text, read_history, read_profile
+from .options import (
+    JsonOpt,
+    ModelOpt,
+    NoCacheOpt,
+    PromptsOpt,
+    check_choice,
+    console,
+    emit_json,
+    errors_exit,
+    progress_bar,
+)
 
-
-def _inferrer(model: str, style: str | None, max_new_tokens: int | None, seed: int, no_cache: bool,
-              prompts: str | None) -> Inferrer:
-    backend = load_backend(model)
-    probe = Inferrer(backend, InferConfig(style=style))  # resolves the style's default sampling
-    sampling = probe.sampling
-    if max_new_tokens or seed:
-        sampling = Sampling(**{**sampling.__dict__, "seed": seed,
-                               **({"max_new_tokens": max_new_tokens} if max_new_tokens else {})})
-    config = InferConfig(style=style, sampling=sampling, prompts=get_prompts(prompts))
-    return Inferrer(backend, config, None if no_cache else ResultCache())
+ProfileOpt = Annotated[Path | None, typer.Option(help="The user's profile (JSON or plain text); - reads stdin.")]
+ProfileTextOpt = Annotated[str | None, typer.Option(help="The user's profile as text on the command line.")]
 
 
 def _profile_json(result: Profile) -> dict:
@@ -36,12 +38,13 @@ def _profile_json(result: Profile) -> dict:
 
 def infer(
     history: Annotated[Path, typer.Argument(help="JSONL file: one {context, chosen, rejected} per line.")],
-    past: Annotated[Path | None, typer.Option(help="A profile to update (JSON from --json, or plain text).")] = None,
+    past: Annotated[Path | None, typer.Option(help="A profile to update (JSON from --json, or plain text); "
+                                              "- reads stdin.")] = None,
     segments: Annotated[int, typer.Option(help="Stream over this many consecutive segments.")] = 1,
     model: ModelOpt = DEFAULT_SPEC,
     style: Annotated[str | None, typer.Option(help="reasoning (think, then summarize) or direct; "
                                               "default: by model.")] = None,
-    max_new_tokens: Annotated[int | None, typer.Option(help="Token limit of each reply.")] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(min=1, help="Token limit of each reply.")] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     as_json: JsonOpt = False,
     no_cache: NoCacheOpt = False,
@@ -51,9 +54,10 @@ def infer(
     with errors_exit():
         interactions = read_history(history)
         past_profile = read_profile(past) if past else None
-        if style not in (None, "reasoning", "direct"):
-            raise typer.BadParameter("--style must be reasoning or direct")
-        inferrer = _inferrer(model, style, max_new_tokens, seed, no_cache, prompts)
+        if style is not None:
+            check_choice("style", style, Style)
+        config = InferConfig(style=style, max_new_tokens=max_new_tokens, seed=seed, prompts=get_prompts(prompts))
+        inferrer = Inferrer(load_backend(model), config, None if no_cache else ResultCache())
         with progress_bar(f"profile ({inferrer.backend.info.spec})", segments) as advance:
             steps = inferrer.stream_many([interactions], segments, [past_profile], progress=advance)[0]
         final = steps[-1]
@@ -72,14 +76,20 @@ def infer(
             typer.echo(final.profile)
 
 
-def _load_preference(profile: Path | None) -> str | None:
+def _load_preference(profile: Path | None, profile_text: str | None) -> str | None:
+    if profile is not None and profile_text is not None:
+        raise InputError("give the profile as a file (--profile) or as text (--profile-text), not both",
+                         field="profile")
+    if profile_text is not None:
+        return profile_from_text(profile_text, "--profile-text").profile
     return read_profile(profile).profile if profile else None
 
 
 def choose(
     a: Annotated[str, typer.Option("--a", help="The first item.")],
     b: Annotated[str, typer.Option("--b", help="The second item.")],
-    profile: Annotated[Path | None, typer.Option(help="The user's profile (JSON or plain text).")] = None,
+    profile: ProfileOpt = None,
+    profile_text: ProfileTextOpt = None,
     context: Annotated[str | None, typer.Option(help="The query or situation; none for recommendations.")] = None,
     model: ModelOpt = DEFAULT_SPEC,
     method: Annotated[str, typer.Option(help="logprobs, generation or likelihood.")] = "logprobs",
@@ -90,13 +100,12 @@ def choose(
 ) -> None:
     """Which of two items this user prefers."""
     with errors_exit():
-        if method not in ("logprobs", "generation", "likelihood"):
-            raise typer.BadParameter("--method must be logprobs, generation or likelihood")
-        if orders not in ("both", "ab", "ba", "random"):
-            raise typer.BadParameter("--orders must be both, ab, ba or random")
+        check_choice("method", method, Method)
+        check_choice("orders", orders, Orders)
+        task = ChoiceTask(a=a, b=b, context=context, preference=_load_preference(profile, profile_text))
         judge = Judge(load_backend(model), method=method, orders=orders, prompts=get_prompts(prompts),
                       cache=None if no_cache else ResultCache())
-        result = judge.choose(ChoiceTask(a=a, b=b, context=context, preference=_load_preference(profile)))
+        result = judge.choose(task)
         if as_json:
             emit_json(result.model_dump(include={"choice", "p_a", "p_b", "orders", "method", "error"}))
         elif result.choice is None:
@@ -110,16 +119,17 @@ def choose(
 
 def respond(
     context: Annotated[str, typer.Option(help="The user's message.")],
-    profile: Annotated[Path | None, typer.Option(help="The user's profile (JSON or plain text).")] = None,
+    profile: ProfileOpt = None,
+    profile_text: ProfileTextOpt = None,
     model: ModelOpt = DEFAULT_SPEC,
-    max_new_tokens: Annotated[int, typer.Option(help="Token limit of the reply.")] = 512,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Token limit of the reply.")] = RESPOND_SAMPLING.max_new_tokens,
     no_cache: NoCacheOpt = False,
 ) -> None:
     """A response written for the user the profile describes."""
     with errors_exit():
+        preference = _load_preference(profile, profile_text)  # bad input fails before the model loads
         judge = Judge(load_backend(model), cache=None if no_cache else ResultCache())
-        completion = judge.respond(_load_preference(profile), context, Sampling(max_new_tokens=max_new_tokens,
-                                                                                  temperature=0.7))
+        completion = judge.respond(preference, context, replace(RESPOND_SAMPLING, max_new_tokens=max_new_tokens))
         if completion.finish_reason == "error":
             console.print(f"[bold red]generation failed:[/] {completion.error}")
             raise typer.Exit(1)

@@ -11,6 +11,7 @@ from ..cache import ResultCache
 from ..curriculum import PRESETS, prune_table, resolve_settings
 from ..curriculum import prune as run_prune
 from ..data import load
+from ..errors import InputError
 from ..llm import DEFAULT_SPEC, load_backend
 from ..prompts import get_prompts
 from ..synth import (
@@ -100,7 +101,7 @@ def _band(text: str | None) -> tuple[float, float] | None:
     try:
         low, high = (float(x) for x in text.split(","))
     except ValueError:
-        raise typer.BadParameter("--tract takes LOW,HIGH, e.g. 0.5,0.9") from None
+        raise InputError(f"--tract takes LOW,HIGH, e.g. 0.5,0.9, not {text!r}", field="tract") from None
     return low, high
 
 

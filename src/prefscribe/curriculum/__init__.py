@@ -10,8 +10,8 @@ from ._plots import plot_histograms
 from ._points import point_indices, score_points
 from ._presets import PRESETS, PruneSettings, resolve_settings
 from ._run import PruneResult, prune, prune_table
-from ._select import ScoredPoint, Selection, alpha_threshold, rl_record, select
+from ._select import NO_POINTS, TOO_FEW_POINTS, ScoredPoint, Selection, alpha_threshold, rl_record, select
 
-__all__ = ["PRESETS", "PruneResult", "PruneSettings", "ScoredPoint", "Selection", "alpha_threshold",
+__all__ = ["NO_POINTS", "PRESETS", "TOO_FEW_POINTS", "PruneResult", "PruneSettings", "ScoredPoint", "Selection", "alpha_threshold",
            "plot_histograms", "point_indices", "prune", "prune_table", "resolve_settings", "rl_record",
            "score_points", "select"]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cache import ResultCache
+from ..errors import InputError
 from ..llm.base import Backend
 from ..prompts import PromptSet, get_prompts
 from ..schema import Interaction, UserRecord
@@ -71,7 +72,7 @@ def prune(users: Sequence[UserRecord], weak: Backend, strong: Backend, settings:
     histories: dict[str, list[Interaction]] = {}
     for user in users:
         if user.user_id in histories:
-            raise ValueError(f"user id {user.user_id!r} appears twice")
+            raise InputError(f"user id {user.user_id!r} appears twice", field="user_id")
         histories[user.user_id] = working_history(user, max_history, include_target)
     scorers = [DirectScorer(b, prompts, cache, max_history_tokens) for b in (weak, strong)]
     points = score_points(histories, *scorers, min_prefix=min_prefix, progress=progress)

@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..errors import InputError
 from ..schema import Interaction
 from ._presets import PruneSettings
 
@@ -96,8 +97,8 @@ def rl_record(user_id: str, history: Sequence[Interaction], k: int, K: int) -> d
     """The RL instance (H[0:k], h_k, H[k:K], h_K): history[k] and history[K] are the two targets; the
     trainer's stage 1 sees history[:k], stage 2 history[k:K]. Only history[:K + 1] is written."""
     if not 0 < k < K < len(history):
-        raise ValueError(f"need 0 < k < K < len(history), got k={k}, K={K}, len={len(history)}")
+        raise InputError(f"need 0 < k < K < len(history), got k={k}, K={K}, len={len(history)}")
     if history[k].rejected is None or history[K].rejected is None:
-        raise ValueError("both targets need a rejected item")
+        raise InputError("both targets need a rejected item", field="rejected")
     return {"user_id": user_id, "history": [h.model_dump(mode="json", exclude_none=True) for h in history[:K + 1]],
             "k": k, "K": K}

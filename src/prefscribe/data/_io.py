@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..schema import decode_utf8, jsonl_objects
 
 # Benchmark CSVs carry whole conversations in one cell (PersonaMem, MIND abstracts): the csv module's
 # default 128 KiB cell limit would reject them.
@@ -32,29 +33,12 @@ def require_file(path: Path, what: str) -> Path:
 
 def read_text(path: Path, what: str = "the file") -> str:
     require_file(path, what)
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputError(f"not valid UTF-8 (byte {exc.start}); re-encode the file as UTF-8",
-                         path=str(path), line=line) from None
+    return decode_utf8(path.read_bytes(), str(path))
 
 
 def iter_jsonl(path: Path, what: str = "a JSONL file") -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) for each non-blank line; every line must be a JSON object."""
-    for number, line in enumerate(read_text(path, what).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})",
-                             path=str(path), line=number) from None
-        if not isinstance(obj, dict):
-            raise InputError(f"expected a JSON object, found {type(obj).__name__}", path=str(path),
-                             line=number)
-        yield number, obj
+    yield from jsonl_objects(read_text(path, what), str(path))
 
 
 def read_json(path: Path, what: str = "a JSON file") -> Any:

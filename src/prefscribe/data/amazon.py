@@ -3,7 +3,13 @@
 Files (tab-separated, header cells `name:type`):
 - `.inter`, either the sequential split LLMRank ships (`user_id`, chronological `item_id_list`, held-out
   next `item_id`) or one interaction per row (`user_id`, `item_id`, optional `timestamp`, `rating`).
-- `.item`: `item_id`, `title` (the item text).
+- `.item`: `item_id` and the item's fields, typed in the header as RecBole declares them (`name:token`,
+  `name:token_seq`, `name:float`, `name:float_seq`). The item text is the `text_field` option, by default the
+  first declared of `title`, `movie_title`, `item_name`, `name`; `item_fields` adds other fields the way the
+  MovieLens loader does: a year in parentheses, the rest after a dash, sequences as lists
+  ("Toy Story (1995) — genre: Animation, Children's, Comedy"). `item_fields="auto"` (default) takes the
+  descriptive fields a RecBole item file usually has (year, genre, class, categories, brand), "none" the text
+  alone, or a comma list names them. Vectors (`float_seq`) are never text.
 - `.random` (optional): `user<TAB>candidate candidate ...`, random candidates per evaluation user.
 
 How the pairs are built:
@@ -26,6 +32,7 @@ How the pairs are built:
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -47,6 +54,19 @@ class UserSequence:
 
 
 @dataclass(frozen=True)
+class Column:
+    """One header cell of a RecBole atomic file: `name:type`."""
+
+    name: str
+    type: str
+
+
+FIELD_TYPES = ("token", "token_seq", "float", "float_seq")
+TEXT_FIELDS = ("title", "movie_title", "item_name", "name")  # the item text, when the option does not say
+DESCRIPTIVE = ("release_year", "year", "genre", "genres", "class", "categories", "category", "brand")
+
+
+@dataclass(frozen=True)
 class AtomicFiles:
     inter: Path
     item: Path
@@ -55,12 +75,13 @@ class AtomicFiles:
 
 def load_amazon(path: str | Path, *, limit: int | None = None, seed: int = 0, max_history: int = 50,
                 users: Literal["candidates", "all"] | None = None, item_file: str | Path | None = None,
-                candidates_file: str | Path | None = None) -> list[UserRecord]:
+                candidates_file: str | Path | None = None, text_field: str | None = None,
+                item_fields: str | Sequence[str] = "auto") -> list[UserRecord]:
     """`path` is a RecBole dataset folder (the `*.test.inter` in it is used) or an `.inter` file."""
     if max_history < 1:
         raise InputError("max_history must be >= 1", field="max_history")
     files = locate(Path(path), item_file, candidates_file)
-    titles = read_items(files.item)
+    titles, rendering = read_items(files.item, text_field, item_fields)
     sequences = read_inter(files.inter, titles)
     candidates = read_candidates(files.random) if files.random else {}
     users = users or ("candidates" if candidates else "all")
@@ -85,6 +106,8 @@ def load_amazon(path: str | Path, *, limit: int | None = None, seed: int = 0, ma
     picked, info = choose(chosen_users, limit, seed)
     records = [_record(sequences[u], titles, keys, catalogue, candidates.get(u), seed, max_history, files,
                        users) for u in picked]
+    for record in records:
+        record.meta["item_text"] = rendering
     stamp(records, seed, {**info, "stratified_by": "none"})
     return records
 
@@ -112,10 +135,11 @@ def locate(path: Path, item_file: str | Path | None, candidates_file: str | Path
     return AtomicFiles(inter, item, rand)
 
 
-def atomic_rows(path: Path, what: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """Header names (types stripped) and tab-split rows. Not the csv module: titles hold bare quotes."""
+def atomic_rows(path: Path, what: str) -> tuple[list[Column], list[tuple[int, list[str]]]]:
+    """Typed header cells and tab-split rows. Not the csv module: titles hold bare quotes."""
     lines = read_text(path, what).split("\n")
-    header = [cell.split(":")[0] for cell in lines[0].rstrip("\r").split("\t")]
+    columns = [_column(cell, path) for cell in lines[0].rstrip("\r").split("\t")]
+    header = [c.name for c in columns]
     rows = []
     for number, raw in enumerate(lines[1:], start=2):
         raw = raw.rstrip("\r")
@@ -126,7 +150,15 @@ def atomic_rows(path: Path, what: str) -> tuple[list[str], list[tuple[int, list[
             raise InputError(f"{len(cells)} tab-separated cells for {len(header)} columns "
                              f"({', '.join(header)})", path=str(path), line=number)
         rows.append((number, cells))
-    return header, rows
+    return columns, rows
+
+
+def _column(cell: str, path: Path) -> Column:
+    name, sep, kind = cell.strip().partition(":")
+    if not sep or not name or kind not in FIELD_TYPES:
+        raise InputError(f"header cell {cell!r}: RecBole declares each field as name:type, the type one of "
+                         f"{', '.join(FIELD_TYPES)}", path=str(path), line=1, field=name or cell)
+    return Column(name, kind)
 
 
 def _index(header: list[str], name: str, path: Path) -> int:
@@ -136,22 +168,81 @@ def _index(header: list[str], name: str, path: Path) -> int:
     return header.index(name)
 
 
-def read_items(path: Path) -> dict[str, str]:
-    header, rows = atomic_rows(path, "the RecBole .item file")
-    id_col, title_col = _index(header, "item_id", path), _index(header, "title", path)
+def read_items(path: Path, text_field: str | None = None, item_fields: str | Sequence[str] = "auto"
+               ) -> tuple[dict[str, str], dict[str, Any]]:
+    """Item id -> item text, and how the text was made ({"text_field", "item_fields"}, for the records' meta)."""
+    columns, rows = atomic_rows(path, "the RecBole .item file")
+    header = [c.name for c in columns]
+    id_col = _index(header, "item_id", path)
+    title_col = _text_column(columns, text_field, path)
+    extra_cols = _extra_columns(columns, item_fields, {id_col, title_col}, path)
+    title_name = columns[title_col].name
     titles: dict[str, str] = {}
     for number, cells in rows:
         item, title = cells[id_col].strip(), cells[title_col].strip()
         if not title:
-            raise InputError(f"item {item} has no title", path=str(path), line=number, field="title")
+            raise InputError(f"item {item} has no {title_name}", path=str(path), line=number, field=title_name)
         if item in titles:
             raise InputError(f"item {item} listed twice", path=str(path), line=number, field="item_id")
-        titles[item] = title
-    return titles
+        titles[item] = render_item(title, [(columns[i], cells[i].strip()) for i in extra_cols])
+    return titles, {"text_field": title_name, "item_fields": [columns[i].name for i in extra_cols]}
+
+
+def _text_column(columns: list[Column], text_field: str | None, path: Path) -> int:
+    texts = {c.name: i for i, c in enumerate(columns) if c.type in ("token", "token_seq")}
+    if text_field is not None:
+        if text_field not in texts:
+            declared = ", ".join(f"{c.name}:{c.type}" for c in columns)
+            raise InputError(f"text_field {text_field!r} is not a token or token_seq field of the item file "
+                             f"(it declares {declared})", path=str(path), line=1, field=text_field)
+        return texts[text_field]
+    for name in TEXT_FIELDS:
+        if name in texts:
+            return texts[name]
+    raise InputError(f"no item text field: none of {', '.join(TEXT_FIELDS)} is declared; name one with the "
+                     f"text_field option (e.g. --loader-option text_field=<name>)", path=str(path), line=1)
+
+
+def _extra_columns(columns: list[Column], item_fields: str | Sequence[str], taken: set[int],
+                   path: Path) -> list[int]:
+    by_name = {c.name: i for i, c in enumerate(columns)}
+    if isinstance(item_fields, str):
+        if item_fields == "auto":
+            return [by_name[n] for n in DESCRIPTIVE if n in by_name and by_name[n] not in taken
+                    and columns[by_name[n]].type != "float_seq"]
+        if item_fields == "none":
+            return []
+        item_fields = [f.strip() for f in item_fields.split(",") if f.strip()]
+    out = []
+    for name in item_fields:
+        if name not in by_name:
+            raise InputError(f"item_fields names {name!r}, which the item file does not declare (it has "
+                             f"{', '.join(by_name)})", path=str(path), line=1, field=name)
+        if columns[by_name[name]].type == "float_seq":
+            raise InputError(f"{name} is a float_seq (a vector), not text", path=str(path), line=1, field=name)
+        if by_name[name] not in taken:
+            out.append(by_name[name])
+    return out
+
+
+def render_item(text: str, extras: Sequence[tuple[Column, str]]) -> str:
+    """The item text and its extra fields, as the MovieLens loader writes a movie: "Title (Year) — ..."."""
+    year = next((value for column, value in extras if "year" in column.name and value), None)
+    if year and f"({year})" not in text:
+        text = f"{text} ({year})"
+    rest = [f"{column.name}: {_value(column, value)}" for column, value in extras
+            if value and "year" not in column.name]
+    return f"{text} — {'; '.join(rest)}" if rest else text
+
+
+def _value(column: Column, value: str) -> str:
+    # RecBole separates the tokens of a sequence by spaces: shown as a list.
+    return ", ".join(value.split()) if column.type == "token_seq" else value
 
 
 def read_inter(path: Path, titles: dict[str, str]) -> dict[str, UserSequence]:
-    header, rows = atomic_rows(path, "the RecBole .inter file")
+    columns, rows = atomic_rows(path, "the RecBole .inter file")
+    header = [c.name for c in columns]
     user_col, item_col = _index(header, "user_id", path), _index(header, "item_id", path)
 
     def known(item: str, number: int, field: str) -> str:

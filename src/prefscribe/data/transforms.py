@@ -90,9 +90,9 @@ def interleave_noise(record: UserRecord, other_history: Sequence[Interaction], r
     two other variants. Inserted interactions carry `meta["noise"] = True`.
     """
     if ratio < 0:
-        raise ValueError(f"ratio must be >= 0, got {ratio}")
+        raise InputError(f"must be >= 0, got {ratio}", field="ratio")
     if placement not in ("random", "after", "before"):
-        raise ValueError(f"placement must be 'random', 'after' or 'before', got {placement!r}")
+        raise InputError(f"must be 'random', 'after' or 'before', got {placement!r}", field="placement")
     own = list(record.history)
     count = min(int(len(own) * ratio), len(other_history))
     picked = sorted(rng.sample(range(len(other_history)), count))
@@ -149,10 +149,10 @@ def cross_domain_pairs(records_a: Sequence[UserRecord], records_b: Sequence[User
     users not yet paired, and so on, so no user is reused. Ties go to the earlier users in input order.
     """
     if top_n < 1:
-        raise ValueError(f"top_n must be >= 1, got {top_n}")
+        raise InputError(f"must be >= 1, got {top_n}", field="top_n")
     for record in (*records_a, *records_b):
         if record.target is None:
-            raise ValueError(f"user {record.user_id} has no target to swap")
+            raise InputError(f"user {record.user_id} has no target to swap", field="target")
     if not records_a or not records_b:
         return []
     vectors_a = _unit_rows(embed([format_history(r.history) for r in records_a]), len(records_a))
@@ -175,10 +175,10 @@ def cross_domain_pairs(records_a: Sequence[UserRecord], records_b: Sequence[User
 def _unit_rows(vectors: np.ndarray, expected: int) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float64)
     if vectors.ndim != 2 or vectors.shape[0] != expected:
-        raise ValueError(f"embed returned shape {vectors.shape}, expected ({expected}, dim)")
+        raise InputError(f"embed returned shape {vectors.shape}, expected ({expected}, dim)")
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     if np.any(norms == 0):
-        raise ValueError("embed returned a zero vector: cosine similarity is undefined for it")
+        raise InputError("embed returned a zero vector: cosine similarity is undefined for it")
     return vectors / norms
 
 

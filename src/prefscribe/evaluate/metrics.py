@@ -69,3 +69,32 @@ def summarize(outcomes: Sequence[ItemOutcome]) -> dict:
         "p_a_when_a_true": sum(when_a) / len(when_a) if when_a else None,
         "p_a_when_b_true": sum(when_b) / len(when_b) if when_b else None,
     }
+
+
+@dataclass
+class PairedDifference:
+    """accuracy(a) - accuracy(b) over the same n users, with a paired-bootstrap 95% interval."""
+
+    n: int
+    diff: float
+    ci_low: float
+    ci_high: float
+
+
+def paired_difference(a: Sequence[bool], b: Sequence[bool], seed: int = 0,
+                      resamples: int = 2000) -> PairedDifference:
+    """Resample users (not items of one setting): each draw keeps a user's two outcomes together, so what the
+    users share (an easy or hard target) cancels and the interval is the one of the difference itself. The
+    interval is the percentile one; the same seed and outcomes give the same interval."""
+    if len(a) != len(b):
+        raise ValueError(f"paired outcomes differ in length: {len(a)} and {len(b)}")
+    n = len(a)
+    if n == 0:
+        return PairedDifference(0, 0.0, 0.0, 0.0)
+    import numpy as np
+
+    per_user = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    rng = np.random.default_rng(seed)
+    draws = per_user[rng.integers(0, n, size=(resamples, n))].mean(axis=1)
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return PairedDifference(n, float(per_user.mean()), float(low), float(high))

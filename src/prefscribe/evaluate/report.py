@@ -10,18 +10,29 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import InputError
+from .runner import comparisons_table, gain_recovered
+from .settings import setting_order
 
 PAPER_ORDER = ["mind", "amazon", "alignx", "movielens", "personamem", "psoups", "hicupid"]
 
 
-def load_results(run_dirs: Sequence[Path]) -> list[dict]:
-    results = []
+def _summaries(run_dirs: Sequence[Path]) -> list[dict]:
+    out = []
     for folder in run_dirs:
         path = Path(folder) / "summary.json"
         if not path.exists():
             raise InputError("no summary.json: is this an evaluation run folder?", path=str(folder))
-        results.extend(json.loads(path.read_text())["results"])
-    return results
+        out.append(json.loads(path.read_text()))
+    return out
+
+
+def load_results(run_dirs: Sequence[Path]) -> list[dict]:
+    return [r for summary in _summaries(run_dirs) for r in summary["results"]]
+
+
+def load_comparisons(run_dirs: Sequence[Path]) -> list[dict]:
+    """The paired comparisons of each run (runs written before they existed have none)."""
+    return [c for summary in _summaries(run_dirs) for c in summary.get("comparisons", [])]
 
 
 def paper_table(results: Sequence[dict]) -> str:
@@ -33,7 +44,9 @@ def paper_table(results: Sequence[dict]) -> str:
         rows.setdefault((r["model"], r["judge"], r["setting"], r.get("variant", "")), {})[r["benchmark"]] = r
     head = "| model | judge | setting | variant | " + " | ".join(benchmarks) + " | avg |"
     lines = [head, "|" + "---|" * (5 + len(benchmarks))]
-    for (model, judge, setting, variant), cells in rows.items():
+    for (model, judge, setting, variant), cells in sorted(rows.items(),
+                                                          key=lambda kv: (kv[0][0], kv[0][1], kv[0][3],
+                                                                          *setting_order(kv[0][2]))):
         values = [cells[b]["accuracy"] * 100 if b in cells else None for b in benchmarks]
         present = [v for v in values if v is not None]
         shown = [f"{v:.1f} (n={cells[b]['n']})" if v is not None else "-" for v, b in zip(values, benchmarks)]
@@ -42,7 +55,6 @@ def paper_table(results: Sequence[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-_SETTING_ORDER = ("none", "raw", "gold", "full", "streaming")
 _NOISE = re.compile(r"noise=[0-9.]+")
 
 
@@ -81,7 +93,7 @@ def plot_accuracy(results: Sequence[dict], path: Path) -> Path | None:
     noise variants have their own curve. None when there is nothing to plot."""
     shown = [r for r in results if not _NOISE.fullmatch(r.get("variant", ""))]
     series = sorted({(r["setting"], r.get("variant", "")) for r in shown},
-                    key=lambda s: (s[1], _SETTING_ORDER.index(s[0]) if s[0] in _SETTING_ORDER else 9, s[0]))
+                    key=lambda s: (s[1], *setting_order(s[0])))
     if not series:
         return None
     import matplotlib
@@ -170,10 +182,13 @@ def plot_noise(results: Sequence[dict], path: Path) -> Path | None:
 
 def write_report(run_dirs: Sequence[Path], out: Path) -> dict[str, Path]:
     results = load_results(run_dirs)
+    comparisons = load_comparisons(run_dirs)
     out.mkdir(parents=True, exist_ok=True)
     files = {"table": out / "report.md"}
     cost = cost_table(results)
-    files["table"].write_text(paper_table(results) + (f"\nProfile cost\n\n{cost}" if cost else ""))
+    paired = comparisons_table(comparisons, gain_recovered(comparisons))
+    files["table"].write_text(paper_table(results) + (f"\nPaired comparisons\n\n{paired}" if paired else "")
+                              + (f"\nProfile cost\n\n{cost}" if cost else ""))
     for name, plot in (("accuracy", plot_accuracy), ("bias", plot_bias), ("noise", plot_noise)):
         written = plot(results, out / f"{name}.png")
         if written:

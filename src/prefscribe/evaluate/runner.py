@@ -1,8 +1,10 @@
 """Run a benchmark under several settings: infer profiles, judge targets, write resumable results.
 
 Per run folder:
-  items.jsonl    one line per (user, setting): profile, probabilities, failure, tokens, timings
-  summary.json   {"results": [{"benchmark", "setting", "model", "judge", "n", "accuracy", "ci_low", ...}]}
+  items.jsonl    one line per (user, setting): profile, probabilities, failure, tokens, timings, donor
+  summary.json   {"results": [{"benchmark", "setting", "model", "judge", "n", "accuracy", "ci_low", ...}],
+                  "comparisons": [{"benchmark", "variant", "a", "b", "n", "diff", "ci_low", "ci_high"}, ...],
+                  "gain_recovered": [{"benchmark", "variant", "model", "judge", "value"}, ...]}
   table.md       the summary as a markdown table
   accuracy.png   accuracy by setting (with 95% intervals)
 A rerun with the same arguments skips items already in items.jsonl; model replies are cached besides.
@@ -17,11 +19,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..infer import InferJob, Inferrer
+from ..errors import InputError
+from ..infer import InferJob, Inferrer, Result
 from ..judge import ChoiceTask, Judge
-from ..schema import InferenceFailure, Profile, UserRecord
-from .metrics import ItemOutcome, summarize
-from .settings import check_no_target_in_history, plan_history
+from ..schema import InferenceFailure, Interaction, UserRecord
+from .metrics import ItemOutcome, paired_difference, summarize
+from .settings import (
+    COMPARISONS,
+    SETTINGS,
+    Preference,
+    ProfileKind,
+    Setting,
+    check_no_target_in_history,
+    donors,
+    plan_history,
+    setting_order,
+)
 
 Advance = Callable[[int], None]
 
@@ -34,6 +47,7 @@ class EvalConfig:
     segments: int = 2
     chunk: int = 8                 # users per inference batch (and per write to items.jsonl)
     variant: str = ""              # e.g. "noise=0.25": kept apart in items and summary
+    seed: int = 0                  # of the mismatched controls' donors
     run_meta: dict = field(default_factory=dict)
 
 
@@ -62,84 +76,118 @@ def _load_items(path: Path) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
+# Item fields that describe how a profile was written: kept with the profile so another setting can reuse it.
+_PROFILE_INFO = ("infer_seconds", "prompt_tokens", "last_step_prompt_tokens", "completion_tokens", "steps",
+                 "reasoning", "covers", "error", "raw")
+
+
 class Evaluation:
+    """Judge each user of a benchmark under each setting; the settings build the preference texts through this
+    object (it is their `SettingContext`): profiles are written once per user and kind, whichever setting asks
+    first, and reused by the others (a mismatched control borrows the very profile its donor got)."""
+
     def __init__(self, inferrer: Inferrer, judge: Judge, config: EvalConfig) -> None:
+        labels = [config.variant]
         if judge.orders == "random":  # one random order per item: kept apart from both-order results
-            config = replace(config, variant=",".join(filter(None, [config.variant, "order=random"])))
+            labels.append("order=random")
+        if judge.method == "likelihood":  # another way of choosing: its own baseline and controls
+            labels.append("method=likelihood")
+        config = replace(config, variant=",".join(filter(None, labels)))
+        unknown = [s for s in config.settings if s not in SETTINGS]
+        if unknown:
+            raise InputError(f"unknown setting(s) {', '.join(unknown)}; choose from {', '.join(SETTINGS)}",
+                             field="settings")
         self.inferrer, self.judge, self.config = inferrer, judge, config
         config.out.mkdir(parents=True, exist_ok=True)
         self.items_path = config.out / "items.jsonl"
+        self._profiles: dict[tuple[ProfileKind, str], Preference] = {}
+        self._donors: dict[str, str] = {}
+        self._users: dict[str, UserRecord] = {}
 
-    # ------------------------------------------------------------------------------------- profiles
-    def _preferences(self, setting: str, users: Sequence[UserRecord], advance: Advance | None
-                     ) -> list[tuple[str | None, str, dict]]:
-        """(preference text or None, preference kind, record of how it was made) per user."""
-        cfg = self.config
-        if setting == "none":
-            return [(None, "summary", {}) for _ in users]
-        if setting == "gold":
-            return [(u.gold_preference, "summary", {} if u.gold_preference else
-                     {"error": "this benchmark has no gold preference for the user"}) for u in users]
-        plans = [plan_history(u, cfg.benchmark, cfg.segments) for u in users]
-        if setting == "raw":
-            prompts, backend = self.judge.prompts, self.judge.backend
-            # Leave room in the judge's context for the target and the items.
-            budget = max(256, backend.info.context_window // 2)
-            return [(prompts.render_history(p.full, budget, backend.count_tokens).text.strip(), "history", {})
-                    for p in plans]
-        start = time.perf_counter()
-        if setting == "full":
-            results = [[r] for r in self.inferrer.run([InferJob(p.full) for p in plans], advance)]
-        else:
-            results = self._stream(plans, advance)
-        seconds = (time.perf_counter() - start) / max(1, len(users))
-        out = []
-        for steps in results:
-            final = steps[-1]
-            info = {"infer_seconds": seconds,
-                    "prompt_tokens": sum(s.usage.prompt_tokens for s in steps),
-                    # The last step is what one more update costs: set against a full re-run in reports.
-                    "last_step_prompt_tokens": steps[-1].usage.prompt_tokens,
-                    "completion_tokens": sum(s.usage.completion_tokens for s in steps),
-                    "steps": len(steps)}
-            if isinstance(final, InferenceFailure):
-                out.append((None, "summary", {**info, "error": final.error, "raw": final.raw[-2000:]}))
-            else:
-                out.append((final.profile, "summary", {**info, "reasoning": final.reasoning,
-                                                       "covers": final.covers}))
+    # ------------------------------------------------------------------------ the settings' context
+    @property
+    def benchmark(self) -> str:
+        return self.config.benchmark
+
+    @property
+    def segments(self) -> int:
+        return self.config.segments
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    def users(self) -> list[UserRecord]:
+        return list(self._users.values())
+
+    def generic_text(self) -> str:
+        return self.judge.prompts.generic_preference()
+
+    def raw_history(self, history: Sequence[Interaction]) -> str:
+        backend = self.judge.backend
+        # Leave room in the judge's context for the target and the items.
+        budget = max(256, backend.info.context_window // 2)
+        return self.judge.prompts.render_history(history, budget, backend.count_tokens).text.strip()
+
+    def donor(self, user: UserRecord) -> UserRecord:
+        if not self._donors:
+            self._donors = donors(list(self._users.values()), self.config.seed)
+        return self._users[self._donors[user.user_id]]
+
+    def profiles(self, kind: ProfileKind, users: Sequence[UserRecord]) -> list[Preference]:
+        todo = list({u.user_id: u for u in users if (kind, u.user_id) not in self._profiles}.values())
+        if todo:
+            plans = [plan_history(u, self.config.benchmark, self.config.segments) for u in todo]
+            start = time.perf_counter()
+            steps = self._write_full(plans) if kind == "full" else self._write_streaming(plans)
+            seconds = (time.perf_counter() - start) / len(todo)
+            for user, user_steps in zip(todo, steps):
+                self._profiles[(kind, user.user_id)] = _as_preference(user_steps, seconds)
+        return [self._profiles[(kind, u.user_id)] for u in users]
+
+    def _write_full(self, plans) -> list[list[Result]]:
+        return [[r] for r in self.inferrer.run([InferJob(p.full) for p in plans])]
+
+    def _write_streaming(self, plans) -> list[list[Result]]:
+        """The inferrer's streaming loop, once per segment count (a short history has fewer segments)."""
+        out: list[list[Result]] = [[] for _ in plans]
+        by_count: dict[int, list[int]] = {}
+        for i, plan in enumerate(plans):
+            by_count.setdefault(len(plan.segments), []).append(i)
+        for count, members in by_count.items():
+            # plan.segments are split_segments(plan.full, count), the split stream_many makes itself.
+            results = self.inferrer.stream_many([plans[i].full for i in members], count)
+            for i, steps in zip(members, results):
+                out[i] = steps
         return out
 
-    def _stream(self, plans, advance: Advance | None) -> list[list[Profile | InferenceFailure]]:
-        """Segment by segment across all users: each step is one batch."""
-        current: list[Profile | None] = [None] * len(plans)
-        out: list[list] = [[] for _ in plans]
-        steps = max(len(p.segments) for p in plans)
-        for step in range(steps):
-            alive = [i for i, p in enumerate(plans) if step < len(p.segments)
-                     and not (out[i] and isinstance(out[i][-1], InferenceFailure))]
-            results = self.inferrer.run([InferJob(plans[i].segments[step], current[i]) for i in alive])
-            for i, result in zip(alive, results):
-                out[i].append(result)
-                if isinstance(result, Profile):
-                    current[i] = result
-        if advance:
-            advance(len(plans))
-        return out
+    def _remember_written_profiles(self) -> None:
+        """Profiles already in items.jsonl (same writer, same variant): a control run later borrows those."""
+        writer = self.inferrer.backend.info.spec
+        for row in _load_items(self.items_path):
+            if (row["setting"] in ("full", "streaming") and row["model"] == writer
+                    and row.get("variant", "") == self.config.variant):
+                info = {k: row[k] for k in _PROFILE_INFO if k in row}
+                self._profiles.setdefault((row["setting"], row["user_id"]), Preference(row.get("preference"),
+                                                                                        info=info))
 
     # ------------------------------------------------------------------------------------------- run
     def run(self, records: Sequence[UserRecord], progress: Callable[[str, int], Advance] | None = None) -> list[dict]:
         cfg = self.config
         check_no_target_in_history(records)
+        self._users = {r.user_id: r for r in records}
+        self._donors = {}
+        self._remember_written_profiles()
         done = _done_keys(self.items_path)
         models = (self.inferrer.backend.info.spec, self.judge.backend.info.spec)
-        for setting in cfg.settings:
-            todo = [r for r in records if (r.user_id, setting, cfg.variant, *models) not in done]
-            advance = progress(f"{cfg.benchmark} {setting}{' ' + cfg.variant if cfg.variant else ''}",
+        for name in cfg.settings:
+            setting = SETTINGS[name]
+            todo = [r for r in records if (r.user_id, name, cfg.variant, *models) not in done]
+            advance = progress(f"{cfg.benchmark} {name}{' ' + cfg.variant if cfg.variant else ''}",
                                len(todo)) if progress else None
             for start in range(0, len(todo), cfg.chunk):
                 chunk = todo[start:start + cfg.chunk]
-                preferences = self._preferences(setting, chunk, None)
-                rows = [self._judge_one(u, setting, pref) for u, pref in zip(chunk, preferences)]
+                rows = self._judge(chunk, setting, setting.preferences(chunk, self))
                 with self.items_path.open("a", encoding="utf-8") as fh:
                     for row in rows:
                         fh.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -147,35 +195,50 @@ class Evaluation:
                     advance(len(chunk))
         return self.write_summary()
 
-    def _judge_one(self, user: UserRecord, setting: str, preference: tuple[str | None, str, dict]) -> dict:
-        text, kind, info = preference
-        target = user.target
-        row = {"user_id": user.user_id, "benchmark": self.config.benchmark, "setting": setting,
-               "variant": self.config.variant, "model": self.inferrer.backend.info.spec,
-               "judge": self.judge.backend.info.spec, "prompt_version": self.judge.prompts.version,
-               "preference": text, **{k: v for k, v in info.items()}}
-        if setting in ("gold", "full", "streaming") and text is None:
-            row.update(correct=False, failed=True, p_true=None, orders=[])
-            return row
-        task = ChoiceTask(a=target.chosen, b=target.rejected, context=target.context, preference=text,
-                          preference_kind=kind)
+    def _judge(self, users: Sequence[UserRecord], setting: Setting, preferences: Sequence[Preference]
+               ) -> list[dict]:
+        rows = [{"user_id": u.user_id, "benchmark": self.config.benchmark, "setting": setting.name,
+                 "variant": self.config.variant, "model": self.inferrer.backend.info.spec,
+                 "judge": self.judge.backend.info.spec, "prompt_version": self.judge.prompts.version,
+                 "preference": p.text, **p.info} for u, p in zip(users, preferences)]
+        asked = [i for i, p in enumerate(preferences) if not (p.required and p.text is None)]
+        tasks = [ChoiceTask(a=users[i].target.chosen, b=users[i].target.rejected, context=users[i].target.context,
+                            preference=preferences[i].text, preference_kind=preferences[i].kind) for i in asked]
         start = time.perf_counter()
-        choice = self.judge.choose(task)
-        row["judge_seconds"] = time.perf_counter() - start
-        row["judge_prompt_hash"] = _prompt_hash(self.judge.prompts.judge_messages(
-            task.context, task.preference, task.a, task.b, task.preference_kind))
-        row.update(correct=choice.choice == "a", failed=choice.choice is None, p_true=choice.p_a,
-                   judge_prompt_tokens=choice.prompt_tokens,
-                   orders=[{"true_first": o.order == "ab", "p_first": o.p_first, "error": o.error}
-                           for o in choice.orders])
-        if choice.error:
-            row["judge_error"] = choice.error
-        return row
+        choices = self.judge.choose_many(tasks) if tasks else []
+        seconds = (time.perf_counter() - start) / max(1, len(tasks))
+        for row in rows:  # nothing to judge with: a failure, counted as wrong
+            row.update(correct=False, failed=True, p_true=None, orders=[])
+        for i, task, choice in zip(asked, tasks, choices):
+            row = rows[i]
+            row["judge_seconds"] = seconds
+            row["judge_prompt_hash"] = _prompt_hash(self.judge.prompts.judge_messages(
+                task.context, task.preference, task.a, task.b, task.preference_kind))
+            row.update(correct=choice.choice == "a", failed=choice.choice is None, p_true=choice.p_a,
+                       judge_prompt_tokens=choice.prompt_tokens,
+                       orders=[{"true_first": o.order == "ab", "p_first": o.p_first, "error": o.error}
+                               for o in choice.orders])
+            if choice.error:
+                row["judge_error"] = choice.error
+        return rows
 
     # --------------------------------------------------------------------------------------- summary
     def write_summary(self) -> list[dict]:
         rows = _load_items(self.items_path)
         return write_summary(self.config.out, rows, self.config.run_meta)
+
+
+def _as_preference(steps: Sequence[Result], seconds: float) -> Preference:
+    final = steps[-1]
+    info = {"infer_seconds": seconds,
+            "prompt_tokens": sum(s.usage.prompt_tokens for s in steps),
+            # The last step is what one more update costs: set against a full re-run in reports.
+            "last_step_prompt_tokens": steps[-1].usage.prompt_tokens,
+            "completion_tokens": sum(s.usage.completion_tokens for s in steps),
+            "steps": len(steps)}
+    if isinstance(final, InferenceFailure):
+        return Preference(None, info={**info, "error": final.error, "raw": final.raw[-2000:]})
+    return Preference(final.profile, info={**info, "reasoning": final.reasoning, "covers": final.covers})
 
 
 def outcomes_of(rows: Sequence[dict]) -> list[ItemOutcome]:
@@ -201,11 +264,68 @@ def write_summary(out: Path, rows: Sequence[dict], run_meta: dict) -> list[dict]
             wall_seconds=sum(r.get("infer_seconds", 0) + r.get("judge_seconds", 0) for r in items),
         )
         results.append(stats)
-    order = {"none": 0, "raw": 1, "gold": 2, "full": 3, "streaming": 4}
-    results.sort(key=lambda r: (r["benchmark"], r["variant"], order.get(r["setting"], 9)))
-    (out / "summary.json").write_text(json.dumps({"run": run_meta, "results": results}, indent=2))
-    (out / "table.md").write_text(markdown_table(results))
+    results.sort(key=lambda r: (r["benchmark"], r["variant"], *setting_order(r["setting"])))
+    comparisons = compare(rows, seed=int(run_meta.get("seed") or 0))
+    summary = {"run": run_meta, "results": results, "comparisons": comparisons,
+               "gain_recovered": gain_recovered(comparisons)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    paired = comparisons_table(comparisons, summary["gain_recovered"])
+    (out / "table.md").write_text(markdown_table(results) + (f"\nPaired comparisons\n\n{paired}" if paired else ""))
     return results
+
+
+def compare(rows: Sequence[dict], pairs: Sequence[tuple[str, str]] = COMPARISONS, seed: int = 0) -> list[dict]:
+    """accuracy(a) - accuracy(b) over the users both settings judged, per benchmark, variant, writer and judge,
+    with a seeded paired-bootstrap 95% interval; only pairs where both settings ran."""
+    correct: dict[tuple, dict[str, dict[str, bool]]] = {}
+    for row in rows:
+        key = (row["benchmark"], row.get("variant", ""), row["model"], row["judge"])
+        correct.setdefault(key, {}).setdefault(row["setting"], {})[row["user_id"]] = bool(row["correct"])
+    out = []
+    for (benchmark, variant, model, judge), by_setting in sorted(correct.items()):
+        for a, b in pairs:
+            if a not in by_setting or b not in by_setting:
+                continue
+            users = sorted(set(by_setting[a]) & set(by_setting[b]))
+            if not users:
+                continue
+            d = paired_difference([by_setting[a][u] for u in users], [by_setting[b][u] for u in users], seed)
+            out.append({"benchmark": benchmark, "variant": variant, "model": model, "judge": judge, "a": a, "b": b,
+                        "n": d.n, "diff": d.diff, "ci_low": d.ci_low, "ci_high": d.ci_high})
+    return out
+
+
+def gain_recovered(comparisons: Sequence[dict]) -> list[dict]:
+    """(full - mismatched) / (gold - gold_mismatched): the share of what a user-specific text can add (as the
+    gold persona shows) that the written profile adds over somebody else's. None when gold adds nothing."""
+    diffs = {(c["benchmark"], c["variant"], c["model"], c["judge"], c["a"], c["b"]): c["diff"] for c in comparisons}
+    out = []
+    for (benchmark, variant, model, judge, a, b), own in diffs.items():
+        if (a, b) != ("full", "mismatched"):
+            continue
+        gold = diffs.get((benchmark, variant, model, judge, "gold", "gold_mismatched"))
+        if gold is None:
+            continue
+        out.append({"benchmark": benchmark, "variant": variant, "model": model, "judge": judge,
+                    "value": own / gold if gold > 0 else None})
+    return out
+
+
+def comparisons_table(comparisons: Sequence[dict], gains: Sequence[dict] = ()) -> str:
+    """The paired comparisons in points (a - b, 95% interval), and the user-specific gain recovered."""
+    if not comparisons:
+        return ""
+    lines = ["| benchmark | variant | model | judge | a - b | n | diff (points) | 95% CI |",
+             "|---|---|---|---|---|---|---|---|"]
+    for c in comparisons:
+        lines.append(f"| {c['benchmark']} | {c['variant'] or '-'} | {c['model']} | {c['judge']} | {c['a']} - {c['b']} | "
+                     f"{c['n']} | {100 * c['diff']:+.1f} | {100 * c['ci_low']:+.1f} to {100 * c['ci_high']:+.1f} |")
+    for g in gains:
+        value = "- (gold adds nothing over gold_mismatched)" if g["value"] is None else f"{100 * g['value']:.0f}%"
+        lines.append(f"\nUser-specific gain recovered, (full - mismatched) / (gold - gold_mismatched), "
+                     f"{g['benchmark']}{' ' + g['variant'] if g['variant'] else ''} ({g['model']} / {g['judge']}): "
+                     f"{value}")
+    return "\n".join(lines) + "\n"
 
 
 def markdown_table(results: Sequence[dict]) -> str:

@@ -1,4 +1,7 @@
-"""Model backends behind one small interface (see base.Backend)."""
+"""Model backends behind one small interface (`base.Backend`: generate, option_logprobs,
+continuation_logprobs, count_tokens, info), the model spec strings users type (`spec`: one parser) and the
+registry that maps a spec's kind to a backend (built-ins and `prefscribe.backends` plugins alike). Owns
+nothing about prompts, caching or roles: those are above it."""
 
 from .base import GREEDY, Backend, BackendInfo, Completion, Conversation, Message, OptionScores, Sampling
 from .registry import load_backend, register

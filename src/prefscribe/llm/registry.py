@@ -22,11 +22,19 @@ def register(kind: str, factory: Factory) -> None:
 
 
 def _embedded(spec: ModelSpec) -> Backend:
-    from .embedded import converted_dir
+    from .embedded import converted_dir, ct2_dir, engine_from_env
+
+    engine = spec.engine or engine_from_env()
+    # The engine is part of the spec every cache key and result carries, so the two never mix.
+    name = f"{spec}+{engine}"
+    # 8k context keeps a CPU forward pass bounded; the history budget is derived from it.
+    if engine == "ct2":
+        from .ct2 import CT2Backend
+
+        return CT2Backend.from_path(ct2_dir(spec.name), spec=name, context_window=8192)
     from .hf import HFBackend
 
-    # 8k context keeps a CPU forward pass bounded; the history budget is derived from it.
-    return HFBackend.from_path(converted_dir(spec.name), spec=str(spec), thinks=False, context_window=8192)
+    return HFBackend.from_path(converted_dir(spec.name), spec=name, thinks=False, context_window=8192)
 
 
 def _hf(spec: ModelSpec) -> Backend:

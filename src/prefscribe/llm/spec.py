@@ -1,6 +1,7 @@
 """Model specs: the strings users type to pick a model, parsed in one place.
 
     embedded | embedded:1.5b | embedded:0.5b     the offline default (Qwen2.5-Coder Instruct, CPU)
+    embedded:1.5b+torch | embedded:0.5b+ct2      ... on a named engine (default: PREFSCRIBE_ENGINE or ct2)
     hf:<model id or local path>                  any transformers causal LM
     openai:<model>@<base_url>                    any OpenAI-compatible server (vLLM, SGLang, Ollama, ...)
 """
@@ -10,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ModelSpecError
+from .embedded import DEFAULT_SIZE, ENGINES, MODELS
 
 DEFAULT_SPEC = "embedded"
+SERVER_KINDS = frozenset({"openai"})  # backends that call a server: they take calls concurrently
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,7 @@ class ModelSpec:
     kind: str
     name: str
     base_url: str | None = None
+    engine: str | None = None  # embedded only: the runtime, when the spec names one
 
     def __str__(self) -> str:
         if self.kind == "openai":
@@ -30,10 +34,15 @@ def parse_spec(text: str) -> ModelSpec:
     text = (text or "").strip()
     kind, _, rest = text.partition(":")
     if kind == "embedded":
-        size = (rest or "1.5b").lower()
-        if size not in ("1.5b", "0.5b"):
-            raise ModelSpecError(f"unknown embedded size {rest!r} in {text!r}: use embedded:1.5b or embedded:0.5b")
-        return ModelSpec("embedded", size)
+        size, _, engine = rest.lower().partition("+")
+        size = size or DEFAULT_SIZE
+        if size not in MODELS:
+            choices = " or ".join(f"embedded:{s}" for s in MODELS)
+            raise ModelSpecError(f"unknown embedded size {rest!r} in {text!r}: use {choices}")
+        if engine and engine not in ENGINES:
+            raise ModelSpecError(f"unknown engine {engine!r} in {text!r}: use " +
+                                 " or ".join(f"+{e}" for e in ENGINES))
+        return ModelSpec("embedded", size, engine=engine or None)
     if kind == "hf" and rest:
         return ModelSpec("hf", rest)
     if kind == "openai":
@@ -48,3 +57,8 @@ def parse_spec(text: str) -> ModelSpec:
     raise ModelSpecError(
         f"unknown model spec {text!r}: use 'embedded', 'embedded:0.5b', 'hf:<id-or-path>' or "
         "'openai:<model>@<base_url>'")
+
+
+def is_server(spec: str) -> bool:
+    """Whether the backend of `spec` (as typed, or a backend's canonical info.spec) calls a server."""
+    return parse_spec(spec).kind in SERVER_KINDS

@@ -1,4 +1,6 @@
-"""Prompt templates (one versioned set for every role), history rendering, and output parsing."""
+"""Prompt templates (one versioned set of files for every role; a folder of the same names overrides it),
+history rendering within a token budget, and output parsing (profiles, judge answers) with explicit
+failures. The template set's version is part of every cache key."""
 
 from .parse import ParsedProfile, ParseFailure, parse_profile, parse_selection
 from .templates import JUDGE_OPTIONS, JUDGE_PREFILL, PromptSet, RenderedHistory, Style, get_prompts

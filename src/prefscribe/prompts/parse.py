@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from .templates import Style
+
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 
@@ -23,7 +25,7 @@ class ParseFailure:
     raw: str
 
 
-def parse_profile(text: str, style: Literal["reasoning", "direct"],
+def parse_profile(text: str, style: Style,
                   finish_reason: str = "stop") -> ParsedProfile | ParseFailure:
     """Split a summary reply into reasoning and profile.
 

@@ -24,7 +24,9 @@ REQUIRED = ("infer_system_reasoning.txt", "infer_system_direct.txt", "infer_user
             "judge_system.txt", "judge_user.j2", "respond_system.j2",
             # SFT data synthesis (target-aware generation, merge)
             "synth_generate_system.txt", "synth_generate_user.j2", "synth_merge_system.txt",
-            "synth_merge_user.j2")
+            "synth_merge_user.j2",
+            # the `generic` evaluation control: a fixed neutral preference text, versioned with the prompts
+            "generic_preference.txt")
 
 # The judge's reply starts with this prefill; the next token is the answer letter.
 JUDGE_PREFILL = '{"selection": "Item'
@@ -106,6 +108,10 @@ class PromptSet:
         scores): the judge prompt with the rendered interactions in place of a profile."""
         rendered = self.render_history(history, budget_tokens, count_tokens)
         return self.judge_messages(context, rendered.text.strip(), item_a, item_b, preference_kind="history")
+
+    def generic_preference(self) -> str:
+        """A neutral preference text that describes nobody: the placebo beside a user's own profile."""
+        return self._render("generic_preference.txt").strip()
 
     def respond_messages(self, preference: str | None, context: str) -> Conversation:
         return [{"role": "system", "content": self._render("respond_system.j2", preference=preference).strip()},

@@ -8,7 +8,8 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..llm import Backend, load_backend, parse_spec
+from ..llm import Backend, load_backend
+from ..llm.spec import is_server
 from ..store import Store
 from .settings import Settings
 
@@ -25,8 +26,8 @@ class ModelRuntime:
         self.spec = spec
         self._backend = backend
         self._load_lock = threading.Lock()
-        kind = backend.info.spec.partition(":")[0] if backend is not None else parse_spec(spec).kind
-        self._call_lock = nullcontext() if kind == "openai" else threading.Lock()
+        server = is_server(backend.info.spec if backend is not None else spec)
+        self._call_lock = nullcontext() if server else threading.Lock()
 
     def backend(self) -> Backend:
         if self._backend is None:

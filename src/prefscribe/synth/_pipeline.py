@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..cache import ResultCache
+from ..cache import CachedCalls, ResultCache
+from ..errors import InputError
 from ..judge import ChoiceTask, Judge
 from ..llm.base import Backend, Progress
 from ..prompts import PromptSet, RenderedHistory, get_prompts
 from ..schema import UserRecord
 from . import _funnel as funnel
-from ._calls import generate_cached, map_chunks
+from ._calls import map_chunks
 from ._config import SynthConfig
 from ._generate import Candidate, generation_messages, parse_candidate
 from ._journal import Journal
@@ -129,6 +130,7 @@ class Synthesizer:
         self.progress = progress or _no_progress
         self.scorer = DirectScorer(models.scorer, self.prompts, cache, self.config.max_history_tokens)
         self.judge = Judge(models.judge, prompts=self.prompts, cache=cache)
+        self.teacher = CachedCalls(models.teacher, cache, self.prompts.version)
 
     # ---------------------------------------------------------------------------------------- driver
     def fingerprint(self, data: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -141,7 +143,7 @@ class Synthesizer:
             data: dict[str, Any] | None = None) -> SynthResult:
         ids = [u.user_id for u in users]
         if len(set(ids)) != len(ids):
-            raise ValueError("user ids must be unique: the journal and the records are keyed by them")
+            raise InputError("user ids must be unique: the journal and the records are keyed by them", field="user_id")
         done = dict(journal.done) if journal else {}
         todo = [u for u in users if u.user_id not in done]
         advance_users = self.progress("users", len(users))
@@ -246,9 +248,8 @@ class Synthesizer:
         if not jobs:
             return work
         messages = [generation_messages(self.prompts, w.rendered, w.past, t) for w, t in jobs]
-        completions = generate_cached(self.models.teacher, messages, self.config.sampling, role="synth-generate",
-                                      prompt_version=self.prompts.version, cache=self.cache,
-                                      progress=self.progress(f"generate ({kind})", len(messages)))
+        completions = self.teacher.generate(messages, self.config.sampling, role="synth-generate",
+                                             progress=self.progress(f"generate ({kind})", len(messages)))
         dropped: dict[int, Counter] = {id(w): Counter() for w in work}
         details: dict[int, list[dict]] = {id(w): [] for w in work}
         for (w, target), completion in zip(jobs, completions):
@@ -299,9 +300,8 @@ class Synthesizer:
         if not work:
             return work
         messages = [merge_messages(self.prompts, w.candidates) for w in work]
-        completions = generate_cached(self.models.teacher, messages, self.config.sampling, role="synth-merge",
-                                      prompt_version=self.prompts.version, cache=self.cache,
-                                      progress=self.progress(f"merge ({kind})", len(messages)))
+        completions = self.teacher.generate(messages, self.config.sampling, role="synth-merge",
+                                             progress=self.progress(f"merge ({kind})", len(messages)))
         merged = []
         for w, completion in zip(work, completions):
             result = parse_merge(completion, w.targets)

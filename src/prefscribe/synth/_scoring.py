@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..cache import ResultCache, cache_key
-from ..judge import two_way
+from ..cache import CachedCalls, ResultCache
+from ..errors import InputError
+from ..judge import letter_orders, mean_p_a
 from ..llm.base import Backend, Conversation, Progress
 from ..prompts import JUDGE_OPTIONS, JUDGE_PREFILL, PromptSet, get_prompts
 from ..schema import Interaction
 
-MISSING_LOGPROB = -1e4  # a letter absent from a server's top logprobs is far less likely than any listed
 ANSWER_MARGIN = 64      # tokens kept free after the prompt (prefill and answer letter)
 
 
@@ -57,7 +57,7 @@ class DirectScorer:
         """The two orders: the true item as Item A, then as Item B."""
         item = point.item
         if item.rejected is None:
-            raise ValueError("a direct-prediction point needs a rejected item")
+            raise InputError("a direct-prediction point needs a rejected item", field="rejected")
         count = self.backend.count_tokens
         items = count(item.chosen) + count(item.rejected) + count(item.context or "")
         budget = max(1, min(self.max_history_tokens,
@@ -65,44 +65,17 @@ class DirectScorer:
         return [self.prompts.direct_messages(point.history, item.context, first, second, budget, count)
                 for first, second in ((item.chosen, item.rejected), (item.rejected, item.chosen))]
 
-    def _key(self, messages: list[Conversation]) -> str:
-        return cache_key(role="direct-score", model=self.backend.info.spec, prompts=self.prompts.version,
-                         prefill=JUDGE_PREFILL, options=JUDGE_OPTIONS, messages=messages)
-
     def score(self, points: Sequence[Point], progress: Progress | None = None) -> list[Score]:
-        plans = [self.messages(p) for p in points]
-        keys = [self._key(m) for m in plans]
-        raw: list[list[dict] | None] = [self.cache.get(k) if self.cache is not None else None for k in keys]
-        done = sum(r is not None for r in raw)
-        if progress and done:
-            progress(done)
-        todo = [i for i, r in enumerate(raw) if r is None]
-        per_call = max(1, self.prompts_per_call // 2)
-        for start in range(0, len(todo), per_call):
-            chunk = todo[start:start + per_call]
-            flat = [conv for i in chunk for conv in plans[i]]
-            scores = self.backend.option_logprobs(flat, JUDGE_PREFILL, JUDGE_OPTIONS)
-            for n, i in enumerate(chunk):
-                pair = scores[2 * n: 2 * n + 2]
-                raw[i] = [{"logprobs": s.logprobs, "error": s.error} for s in pair]
-                if self.cache is not None and not any(s.error for s in pair):
-                    self.cache.put(keys[i], raw[i])
-            if progress:
-                progress(len(chunk))
-        return [_score(r) for r in raw]  # type: ignore[arg-type]
-
-
-def _score(orders: list[dict]) -> Score:
-    p_true: list[float | None] = []
-    errors = []
-    for position, entry in enumerate(orders):  # position 0: true item first; 1: true item second
-        la, lb = entry["logprobs"]
-        if la is None and lb is None:
-            p_true.append(None)
-            errors.append(entry.get("error") or "neither answer letter observed")
-            continue
-        p_first = two_way(la if la is not None else MISSING_LOGPROB, lb if lb is not None else MISSING_LOGPROB)
-        p_true.append(p_first if position == 0 else 1.0 - p_first)
-    valid = [p for p in p_true if p is not None]
-    mean = sum(valid) / len(valid) if valid else None
-    return Score(mean, (p_true[0], p_true[1]), "; ".join(errors) or None)
+        """`progress` counts points."""
+        calls = CachedCalls(self.backend, self.cache, self.prompts.version)
+        # `prefill` and `options` in the key: these entries were always keyed by them.
+        scores = calls.option_logprobs([self.messages(p) for p in points], JUDGE_PREFILL, JUDGE_OPTIONS,
+                                       role="direct-score", groups_per_call=max(1, self.prompts_per_call // 2),
+                                       progress=progress, key_parts={"prefill": JUDGE_PREFILL,
+                                                                     "options": JUDGE_OPTIONS})
+        out = []
+        for pair in scores:  # the true item shown first ("ab"), then second
+            orders = letter_orders(("ab", "ba"), pair)
+            p_true, error = mean_p_a(orders)
+            out.append(Score(p_true, (orders[0].p_a, orders[1].p_a), error))
+        return out

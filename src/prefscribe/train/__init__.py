@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._common import save_final
 from .config import (
     DataSource,
     DirectTrainConfig,
@@ -35,7 +36,7 @@ from .rewards import (
 __all__ = ["DataSource", "DirectTrainConfig", "LoraSettings", "PromptBuilder", "RLRecord", "RLTrainConfig",
            "SFTTrainConfig", "StreamingReward", "TrainConfig", "cumulative_rewards", "format_reward",
            "group_normalize", "judge_rewards", "load_config", "plot_training", "read_rl_records", "run",
-           "summary_of", "train_direct", "train_rl", "train_sft"]
+           "save_final", "summary_of", "train_direct", "train_rl", "train_sft"]
 
 _LAZY = {"train_sft": ".sft", "train_direct": ".direct", "train_rl": ".rl", "plot_training": ".logs"}
 

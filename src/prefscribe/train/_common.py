@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, ModelUnavailableError
+from ..errors import InputError, ModelSpecError, ModelUnavailableError
 from ..llm.base import TRAIN_RECORD
 from .config import TrainConfig
 
@@ -27,14 +27,20 @@ def require_train_extra():
 
 def resolve_model_path(model: str) -> str:
     """A folder or model id for transformers from `embedded:<size>`, `hf:<path>` or a plain path/id."""
-    if model.startswith("embedded"):
-        from ..llm import parse_spec
+    from ..llm.spec import parse_spec
+
+    try:
+        spec = parse_spec(model)
+    except ModelSpecError:
+        return model  # not a spec: a folder or a model id
+    if spec.kind == "embedded":
         from ..llm.embedded import converted_dir
 
-        return str(converted_dir(parse_spec(model).name))
-    if model.startswith("hf:"):
-        return model[3:]
-    return model
+        return str(converted_dir(spec.name))
+    if spec.kind == "hf":
+        return spec.name
+    raise InputError(f"training needs weights to load; {model!r} names a {spec.kind} backend: give a folder, "
+                     "hf:<folder-or-id> or embedded:0.5b", field="model")
 
 
 def _unavailable(config: TrainConfig, path: str, exc: Exception) -> ModelUnavailableError:
@@ -83,27 +89,27 @@ def trl_args(config: TrainConfig, **stage: Any) -> dict[str, Any]:
     import torch
 
     has_gpu = torch.cuda.is_available()
-    args = dict(
-        output_dir=config.output_dir,
-        learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_scheduler_type,
-        warmup_steps=config.warmup_ratio,  # a float < 1 is a share of the total steps
-        weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm,
-        num_train_epochs=config.num_train_epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        logging_steps=config.logging_steps,
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
-        seed=config.seed,
-        bf16=config.bf16,
-        fp16=False,
-        use_cpu=not has_gpu,
-        report_to=config.report_to or "none",
-        dataloader_num_workers=0,
-    )
+    args = {
+        "output_dir": config.output_dir,
+        "learning_rate": config.learning_rate,
+        "lr_scheduler_type": config.lr_scheduler_type,
+        "warmup_steps": config.warmup_ratio,  # a float < 1 is a share of the total steps
+        "weight_decay": config.weight_decay,
+        "max_grad_norm": config.max_grad_norm,
+        "num_train_epochs": config.num_train_epochs,
+        "max_steps": config.max_steps,
+        "per_device_train_batch_size": config.per_device_train_batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "logging_steps": config.logging_steps,
+        "save_steps": config.save_steps,
+        "save_total_limit": config.save_total_limit,
+        "seed": config.seed,
+        "bf16": config.bf16,
+        "fp16": False,
+        "use_cpu": not has_gpu,
+        "report_to": config.report_to or "none",
+        "dataloader_num_workers": 0,
+    }
     # transformers renamed gradient_checkpointing to activation_checkpointing (the old name warns).
     from transformers import TrainingArguments
 

@@ -15,6 +15,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from ..errors import InputError
+from ..judge import Orders
+from ..prompts import Style
+from .rewards import GateScope, Variant
 
 Stage = Literal["sft", "direct", "rl"]
 
@@ -100,7 +103,7 @@ class SFTTrainConfig(TrainConfig):
 
     train_file: str
     """JSONL of {"prompt": [messages], "completion": [{"role": "assistant", "content": "<think>...</think>summary"}]}."""
-    style: Literal["reasoning", "direct"] = "reasoning"
+    style: Style = "reasoning"
     """Profile style the records teach (synth writes `<think>...</think>summary`): recorded with the checkpoint,
     so `hf:<folder>` writes profiles in it."""
     eval_file: str | None = None
@@ -165,21 +168,21 @@ class RLTrainConfig(TrainConfig):
     """JSONL of RL records {"user_id", "history", "k", "K"} from curriculum pruning (see train.rl.RLRecord)."""
     judge: str = "openai:Qwen/Qwen3-8B@http://localhost:8000/v1"
     """Model spec of the reward judge (any backend; the paper: Qwen3-8B behind an OpenAI-compatible server)."""
-    judge_orders: Literal["both", "ab", "ba", "random"] = "both"
+    judge_orders: Orders = "both"
     """Item orders the judge sees: both averaged (position-debiased) by default."""
-    style: Literal["reasoning", "direct"] = "reasoning"
+    style: Style = "reasoning"
     """Summary style of the policy: `reasoning` (think, then summarize: the paper's format gate) or `direct`
     (summary only), the style `prefscribe infer` uses for models that do not think, such as the embedded ones."""
     num_generations: int = 4
     """G: rollouts per stage group. Each record yields G stage-1 and G stage-2 sequences."""
     gamma: float = 0.9
     """Weight of the stage-2 rewards in the stage-1 cumulative reward, in [0, 1]."""
-    cumulative: Literal["paper", "reference"] = "paper"
+    cumulative: Variant = "paper"
     """`paper`: R(P1_i) = r(P1_i) + gamma * mean_j R(P2_j) for every stage-1 rollout; `reference`: that
     for the rollout that was picked, r(P1_i) + reference_bonus for the others (the public code's shortcut)."""
     reference_bonus: float = 0.45
     """Flat bonus of the non-picked stage-1 rollouts under `cumulative: reference`."""
-    gate_scope: Literal["total", "immediate"] = "total"
+    gate_scope: GateScope = "total"
     """Format gate: `total` gives a malformed stage-1 rollout R = 0 (it wrote no summary to build on);
     `immediate` zeroes only its r and still adds the stage-2 term."""
     epsilon: float = 0.2

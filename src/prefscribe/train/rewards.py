@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..errors import InputError
 from ..judge import ChoiceTask, Judge
 from ..prompts import Style, parse_profile
 from ..prompts.parse import THINK_CLOSE, THINK_OPEN, ParsedProfile
@@ -107,7 +108,7 @@ def group_normalize(values: Sequence[float], group_size: int, eps: float = 1e-4)
     """(R - group mean) / (group std + eps) within consecutive groups of `group_size`; std with Bessel's
     correction, as TRL computes it."""
     if len(values) % group_size:
-        raise ValueError(f"{len(values)} values do not split into groups of {group_size}")
+        raise InputError(f"{len(values)} values do not split into groups of {group_size}")
     out: list[float] = []
     for start in range(0, len(values), group_size):
         group = values[start:start + group_size]
@@ -149,12 +150,12 @@ class StreamingReward:
 
         G, n = self.group_size, len(completions)
         if n % (2 * G):
-            raise ValueError(f"{n} rows do not split into records of 2 x {G} rollouts")
+            raise InputError(f"{n} rows do not split into records of 2 x {G} rollouts")
         parsed: dict[str, RLRecord] = {}
         targets, summaries = [], []
         for i in range(n):
             if stage[i] != (1 if (i % (2 * G)) < G else 2):
-                raise ValueError(f"row {i} is a stage-{stage[i]} rollout out of place: groups are misaligned")
+                raise InputError(f"row {i} is a stage-{stage[i]} rollout out of place: groups are misaligned")
             rec = parsed.get(record[i]) or parsed.setdefault(record[i], RLRecord.model_validate_json(record[i]))
             targets.append(rec.target(stage[i]))
             summaries.append(summary_of(completion_text(completions[i]), bool(truncated[i]), self.style))

@@ -53,7 +53,7 @@ class StreamingGRPOTrainer(GRPOTrainer):
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.num_generations != 2 * group_size:
-            raise ValueError(f"args.num_generations must be 2 x group_size = {2 * group_size}, "
+            raise InputError(f"args.num_generations must be 2 x group_size = {2 * group_size}, "
                              f"not {self.num_generations}")
         self.group_size, self.style = group_size, style
         self.prompt_builder = prompt_builder
@@ -86,7 +86,7 @@ class StreamingGRPOTrainer(GRPOTrainer):
     def _two_stage_rollout(self, prompts: list, trainer: GRPOTrainer) -> dict[str, Any]:
         G, n = self.group_size, len(prompts)
         if n % (2 * G) or len(self._batch) != n:
-            raise RuntimeError(f"a rollout batch of {n} rows does not hold whole records of 2 x {G} rows")
+            raise InputError(f"a rollout batch of {n} rows does not hold whole records of 2 x {G} rows")
         starts = range(0, n, 2 * G)
         records = [RLRecord.model_validate_json(self._batch[b]["record"]) for b in starts]
 

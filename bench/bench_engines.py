@@ -1,0 +1,273 @@
+"""The embedded model on each CPU engine, same workloads, one table: which runtime the embedded default uses.
+
+    python bench/bench_engines.py --size 1.5b --runs 3                 # torch vs ct2
+    python bench/bench_engines.py --size 0.5b --runs 3 --agreement 200
+    python bench/bench_engines.py --cold                               # also time first-use conversion
+
+Every engine runs in its own subprocess (its peak RSS is its own) through the project's own code path
+(`load_backend("embedded:<size>+<engine>")`, Inferrer, Judge). Times are medians of --runs runs; ratios are
+against the torch engine measured in the same run. Agreement compares each engine's answers with torch's on
+real P-Soups judge tasks ($PREFSCRIBE_DATA): two-way probabilities, choices, likelihood rankings and whether
+greedy profiles parse. The decode floor is the bytes of weights read per token over this machine's measured
+memory bandwidth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DATA = Path(os.environ.get("PREFSCRIBE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+ENGINES = ("torch", "ct2")
+
+
+def _timed(fn, runs: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(runs):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def _spec(size: str, engine: str) -> str:
+    return f"embedded:{size}+{engine}"
+
+
+def _movielens_users(n: int):
+    from prefscribe.data import load
+
+    return [u for u in load("movielens", DATA / "movielens", limit=60, seed=0, max_history=80)
+            if len(u.history) >= 30][:n]
+
+
+def _history_of_tokens(backend, tokens: int, user_index: int = 0):
+    """The most recent MovieLens interactions of one user that render to about `tokens` tokens."""
+    from prefscribe.prompts import get_prompts
+
+    history = _movielens_users(user_index + 1)[user_index].history
+    rendered = get_prompts().render_history(history, tokens, backend.count_tokens)
+    return history[len(history) - rendered.kept:]
+
+
+def _psoups_tasks(n: int):
+    """n seeded, persona-stratified P-Soups users as judge tasks with the gold persona as the profile."""
+    from prefscribe.data import load
+    from prefscribe.judge import ChoiceTask
+
+    users = load("psoups", DATA / "psoups" / "student_phd.json", limit=n, seed=0)
+    return [ChoiceTask(a=u.target.chosen, b=u.target.rejected, context=u.target.context,
+                       preference=u.gold_preference) for u in users], users
+
+
+# ----------------------------------------------------------------------------------------- child parts
+def part_load(size: str, engine: str, runs: int) -> dict:
+    from prefscribe.llm import load_backend
+
+    start = time.perf_counter()
+    load_backend(_spec(size, engine))
+    return {"warm_load_s": time.perf_counter() - start}
+
+
+def part_cold(size: str, engine: str, runs: int) -> dict:
+    """First use in an empty model cache: join and verify the GGUF, dequantize, convert for the engine."""
+    from prefscribe.llm import load_backend
+
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["PREFSCRIBE_MODEL_CACHE"] = cache
+        start = time.perf_counter()
+        load_backend(_spec(size, engine))
+        return {"cold_load_s": time.perf_counter() - start}
+
+
+def part_speed(size: str, engine: str, runs: int) -> dict:
+    from prefscribe.infer import InferConfig, InferJob, Inferrer
+    from prefscribe.judge import ChoiceTask, Judge
+    from prefscribe.llm import load_backend
+    from prefscribe.llm.base import Sampling
+
+    backend = load_backend(_spec(size, engine))
+    history = _history_of_tokens(backend, 800)
+
+    def writer(new_tokens: int) -> Inferrer:
+        return Inferrer(backend, InferConfig(style="direct", sampling=Sampling(
+            max_new_tokens=new_tokens, min_new_tokens=new_tokens, temperature=0.0)), cache=None)
+
+    writer(1).run([InferJob(history[:2])])  # warm-up: first-call kernel setup
+    prefill_s, first = _timed(lambda: writer(1).run([InferJob(history)]), runs)
+    profile_s, profile = _timed(lambda: writer(150).run([InferJob(history)]), runs)
+    prompt_tokens = first[0].usage.prompt_tokens
+    decode_tps = (profile[0].usage.completion_tokens - 1) / max(profile_s - prefill_s, 1e-9)
+
+    users = [InferJob(_history_of_tokens(backend, 300, i)) for i in range(16)]
+    batch_writer = writer(64)
+    one_by_one, _ = _timed(lambda: [batch_writer.run([job]) for job in users], 1)
+    batched, _ = _timed(lambda: batch_writer.run(users), 1)
+
+    profile_text = ("The user is drawn to slow, cerebral science fiction and character-driven drama: films that "
+                    "take ideas seriously, told with restraint. They avoid broad romantic comedies, slapstick "
+                    "and loud franchise action, and they rarely pick musicals.")
+    task = ChoiceTask(a="Annihilation (2018) — Adventure|Drama|Horror|Mystery|Sci-Fi",
+                      b="Crazy, Stupid, Love. (2011) — Comedy|Drama|Romance", preference=profile_text)
+    judge, likelihood = Judge(backend, cache=None), Judge(backend, method="likelihood", cache=None)
+    judge.choose(task), likelihood.choose(task)
+    choose_s, _ = _timed(lambda: judge.choose(task), runs)
+    likelihood_s, _ = _timed(lambda: likelihood.choose(task), runs)
+    return {"prompt_tokens": prompt_tokens, "prefill_s": prefill_s, "prompt_tps": prompt_tokens / prefill_s,
+            "decode_tps": decode_tps, "profile_s": profile_s,
+            "profile_tokens": [profile[0].usage.prompt_tokens, profile[0].usage.completion_tokens],
+            "sequential_s": one_by_one, "batched_s": batched, "choose_s": choose_s, "likelihood_s": likelihood_s}
+
+
+def part_answers(size: str, engine: str, runs: int, n: int = 200, out: str = "") -> dict:
+    """Raw answers for the agreement check, written to `out` as JSON."""
+    from prefscribe.infer import InferConfig, InferJob, Inferrer
+    from prefscribe.judge import Judge
+    from prefscribe.llm import load_backend
+    from prefscribe.llm.base import Sampling
+    from prefscribe.schema import Profile
+
+    backend = load_backend(_spec(size, engine))
+    tasks, users = _psoups_tasks(n)
+    judged = Judge(backend, cache=None).choose_many(tasks)
+    likely = Judge(backend, method="likelihood", cache=None).choose_many(tasks[: max(1, n // 4)])
+    writer = Inferrer(backend, InferConfig(style="direct", sampling=Sampling(max_new_tokens=200, temperature=0.0)),
+                      cache=None)
+    profiles = writer.run([InferJob(u.history) for u in users[:10]])
+    answers = {"p_first": [[o.p_first for o in c.orders] for c in judged], "choice": [c.choice for c in judged],
+               "likelihood_p_a": [c.p_a for c in likely],
+               "parsed": [isinstance(p, Profile) for p in profiles]}
+    Path(out).write_text(json.dumps(answers), encoding="utf-8")
+    return {"written": out}
+
+
+def part_bandwidth(size: str, engine: str, runs: int) -> dict:
+    """Memory read bandwidth: summing a 1 GiB array, best of several runs (what decoding is bound by)."""
+    import numpy as np
+
+    data = np.ones(1 << 28, dtype=np.float32)
+    best = min(_timed(lambda: data.sum(), 1)[0] for _ in range(5))
+    return {"gb_per_s": data.nbytes / best / 1e9}
+
+
+PARTS = {"load": part_load, "cold": part_cold, "speed": part_speed, "answers": part_answers,
+         "bandwidth": part_bandwidth}
+
+
+def _child(part: str, size: str, engine: str, runs: int, extra: list[str] = ()) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--size", size, "--runs", str(runs), "--part", part,
+                          "--engine", engine, *extra], capture_output=True, text=True)
+    line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
+    if not line:
+        print(out.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"{part} on {engine} failed")
+    return json.loads(line[0][7:])
+
+
+def _agreement(base: dict, other: dict) -> dict:
+    diffs = [abs(a - b) for pa, pb in zip(base["p_first"], other["p_first"]) for a, b in zip(pa, pb)
+             if a is not None and b is not None]
+    same = [a == b for a, b in zip(base["choice"], other["choice"])]
+    rank = [(a >= 0.5) == (b >= 0.5) for a, b in zip(base["likelihood_p_a"], other["likelihood_p_a"])]
+    return {"max_p_diff": max(diffs), "mean_p_diff": statistics.mean(diffs), "same_choice": sum(same) / len(same),
+            "n": len(same), "likelihood_same_rank": sum(rank) / len(rank), "likelihood_n": len(rank),
+            "parsed": f"{sum(other['parsed'])}/{len(other['parsed'])}"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", default="1.5b", choices=["1.5b", "0.5b"])
+    parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--agreement", type=int, default=200, help="P-Soups judge tasks compared (0: skip)")
+    parser.add_argument("--cold", action="store_true", help="also time first use with an empty model cache")
+    parser.add_argument("--part", help=argparse.SUPPRESS)
+    parser.add_argument("--engine", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.part:  # child process: one part on one engine, JSON with its peak RSS
+        kwargs = {"n": args.agreement, "out": args.out} if args.part == "answers" else {}
+        result = PARTS[args.part](args.size, args.engine, args.runs, **kwargs)
+        result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print("RESULT " + json.dumps(result))
+        return
+
+    engines = args.engines.split(",")
+    rows: dict[str, dict] = {e: {} for e in engines}
+    answers: dict[str, dict] = {}
+    for engine in engines:
+        rows[engine].update(_child("load", args.size, engine, 1))  # first: converts if needed
+        rows[engine]["warm_load_s"] = statistics.median(
+            _child("load", args.size, engine, 1)["warm_load_s"] for _ in range(args.runs))
+        if args.cold:
+            rows[engine].update(_child("cold", args.size, engine, 1))
+        speed = _child("speed", args.size, engine, args.runs)
+        rows[engine].update(speed)
+        print(engine, json.dumps(rows[engine]), flush=True)
+        if args.agreement:
+            with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+                _child("answers", args.size, engine, 1, ["--out", fh.name])
+                answers[engine] = json.loads(Path(fh.name).read_text())
+    bandwidth = _child("bandwidth", args.size, "torch", 1)["gb_per_s"]
+    _print_table(args, engines, rows, answers, bandwidth)
+
+
+def _print_table(args, engines: list[str], rows: dict, answers: dict, bandwidth: float) -> None:
+    load = os.getloadavg()
+    base = rows.get("torch")
+    print(f"\n## bench_engines, embedded:{args.size}, median of {args.runs} runs, {os.cpu_count()} cores, "
+          f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}\n")
+    print("| measure | " + " | ".join(engines) + " |\n|---|" + "---|" * len(engines))
+
+    def line(label: str, key: str, fmt: str, lower_is_better: bool = True) -> None:
+        cells = []
+        for e in engines:
+            value = rows[e].get(key)
+            if value is None:
+                cells.append("-")
+                continue
+            cell = fmt.format(value)
+            if base and e != "torch" and base.get(key):
+                ratio = base[key] / value if lower_is_better else value / base[key]
+                cell += f" ({ratio:.2f}x torch)"
+            cells.append(cell)
+        print(f"| {label} | " + " | ".join(cells) + " |")
+
+    line("load, cold (join, verify, convert)", "cold_load_s", "{:.0f} s")
+    line("load, warm", "warm_load_s", "{:.1f} s")
+    line("prompt tokens/s", "prompt_tps", "{:.0f}", lower_is_better=False)
+    line("decode tokens/s", "decode_tps", "{:.1f}", lower_is_better=False)
+    tokens = rows[engines[0]].get("profile_tokens", ["?", "?"])
+    line(f"one profile ({tokens[0]} prompt + {tokens[1]} new tokens)", "profile_s", "{:.1f} s")
+    line("16 users one at a time (300-token histories, 64 new)", "sequential_s", "{:.1f} s")
+    line("16 users batched", "batched_s", "{:.1f} s")
+    print("| batched speedup | " + " | ".join(f"{rows[e]['sequential_s'] / rows[e]['batched_s']:.2f}x"
+                                             for e in engines) + " |")
+    line("choice, both orders", "choose_s", "{:.2f} s")
+    line("likelihood choice", "likelihood_s", "{:.2f} s")
+    line("peak RSS (speed part)", "peak_rss_mib", "{:.0f} MiB")
+    if "torch" in answers:
+        for e in engines:
+            if e != "torch" and e in answers:
+                a = _agreement(answers["torch"], answers[e])
+                print(f"| agreement {e} vs torch | two-way P max diff {a['max_p_diff']:.3f} (mean "
+                      f"{a['mean_p_diff']:.3f}); same choice {a['same_choice']:.1%} of {a['n']}; likelihood same "
+                      f"ranking {a['likelihood_same_rank']:.1%} of {a['likelihood_n']}; greedy profiles parse "
+                      f"{a['parsed']} (torch {sum(answers['torch']['parsed'])}/{len(answers['torch']['parsed'])}) |")
+    params = {"1.5b": 1.54e9, "0.5b": 0.49e9}[args.size]
+    print(f"\nMeasured read bandwidth {bandwidth:.1f} GB/s. Decode floor (weights read per token / bandwidth): "
+          f"bf16 {params * 2 / bandwidth / 1e9 * 1000:.0f} ms/token ({bandwidth * 1e9 / (params * 2):.1f} tok/s), "
+          f"int8 {params / bandwidth / 1e9 * 1000:.0f} ms/token ({bandwidth * 1e9 / params:.1f} tok/s), "
+          f"int4 {params / 2 / bandwidth / 1e9 * 1000:.0f} ms/token ({bandwidth * 2e9 / params:.1f} tok/s).")
+
+
+if __name__ == "__main__":
+    main()

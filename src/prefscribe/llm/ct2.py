@@ -1,0 +1,182 @@
+"""CTranslate2 backend: int8 weights and fused CPU kernels for the embedded models.
+
+Decoding on a CPU is memory-bound: every new token reads every weight. int8 weights halve what bf16 reads,
+and CTranslate2's kernels (oneDNN/VNNI) keep prefill fast, so a profile is written several times faster
+than through transformers (bench/bench_engines.py measures it). The chat template and the tokenizer stay
+those of the transformers checkpoint the model was converted from, so prompts render identically.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import ModelUnavailableError
+from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling
+
+QUANTIZATION = "int8"  # int8 weights, float32 activations: what this CPU build runs fastest (measured)
+# Rows x tokens per forward pass that returns full-vocabulary log-probabilities: each position costs
+# vocab * 4 bytes (0.6 MB for Qwen2.5), so this bounds that buffer to about 400 MB.
+FORWARD_TOKEN_BUDGET = 640
+
+
+def _ctranslate2():
+    try:
+        import ctranslate2
+    except ImportError:
+        raise ModelUnavailableError(
+            "the ct2 engine needs CTranslate2: pip install ctranslate2 (or PREFSCRIBE_ENGINE=torch)") from None
+    return ctranslate2
+
+
+def engine_version() -> str:
+    return _ctranslate2().__version__
+
+
+def threads() -> int:
+    return int(os.environ.get("PREFSCRIBE_THREADS") or 0) or max(1, os.cpu_count() or 1)
+
+
+TOKENIZER_DIR = "tokenizer"  # inside a converted folder: the source's tokenizer, chat template and configs
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json",
+                    "generation_config.json", "config.json")
+
+
+def convert(source: Path, out: Path, quantization: str = QUANTIZATION) -> None:
+    """Convert a transformers checkpoint folder into a CTranslate2 model folder (weights quantized),
+    with the source's tokenizer files beside it (the model config lets transformers recognise them)."""
+    import shutil
+
+    from ctranslate2.converters import TransformersConverter
+
+    TransformersConverter(str(source), low_cpu_mem_usage=True).convert(str(out), quantization=quantization,
+                                                                       force=True)
+    (out / TOKENIZER_DIR).mkdir()
+    for name in _TOKENIZER_FILES:
+        if (source / name).is_file():
+            shutil.copy2(source / name, out / TOKENIZER_DIR / name)
+
+
+class CT2Backend:
+    """A CTranslate2 generator with the tokenizer and chat template of its source checkpoint."""
+
+    def __init__(self, generator, tokenizer, *, spec: str, thinks: bool = False, context_window: int = 8192,
+                 batch_size: int = 16, eos_ids: Sequence[int] = ()) -> None:
+        self.generator = generator
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.eos_ids = sorted({*eos_ids, tokenizer.eos_token_id} - {None})
+        self.info = BackendInfo(spec=spec, thinks=thinks, context_window=context_window)
+
+    @classmethod
+    def from_path(cls, path: str | Path, *, spec: str, tokenizer_path: str | Path | None = None,
+                  compute_type: str = QUANTIZATION, **kwargs) -> CT2Backend:
+        ct2 = _ctranslate2()
+        from transformers import AutoTokenizer, GenerationConfig
+
+        source = Path(tokenizer_path or Path(path) / TOKENIZER_DIR)
+        tokenizer = AutoTokenizer.from_pretrained(str(source))
+        try:
+            eos = GenerationConfig.from_pretrained(str(source)).eos_token_id
+        except OSError:
+            eos = None
+        generator = ct2.Generator(str(path), device="cpu", compute_type=compute_type, intra_threads=threads())
+        eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
+        return cls(generator, tokenizer, spec=spec, eos_ids=eos_ids, **kwargs)
+
+    # ------------------------------------------------------------------------------------- text helpers
+    def count_tokens(self, text: str) -> int:
+        return len(self._encode(text))
+
+    def render(self, conversation: Conversation, prefill: str = "") -> str:
+        text = self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        return text + prefill
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _tokens(self, ids: list[int]) -> list[str]:
+        return self.tokenizer.convert_ids_to_tokens(ids)
+
+    # ---------------------------------------------------------------------------------------- generate
+    def generate(self, prompts: Sequence[Conversation], sampling: Sampling,
+                 progress: Progress | None = None) -> list[Completion]:
+        ct2 = _ctranslate2()
+        encoded = [self._encode(self.render(p)) for p in prompts]
+        # CTranslate2 forwards a batch's prompts at once only up to the shortest one and feeds the rest
+        # token by token, so batches of similar length are much faster.
+        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+        results: list[Completion | None] = [None] * len(prompts)
+        options = dict(max_length=sampling.max_new_tokens, min_length=sampling.min_new_tokens,
+                       include_prompt_in_result=False, end_token=self.eos_ids)
+        if sampling.temperature > 0:
+            options.update(sampling_temperature=sampling.temperature, sampling_topp=sampling.top_p,
+                           sampling_topk=sampling.top_k or 0)
+        else:
+            options.update(sampling_topk=1)
+        # Sampling runs on CTranslate2's worker thread, whose generator set_random_seed does not reach:
+        # samples are not reproducible from the seed (the reply cache is what makes reruns repeat).
+        ct2.set_random_seed(sampling.seed)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            outputs = self.generator.generate_batch([self._tokens(encoded[i]) for i in batch], **options)
+            for i, output in zip(batch, outputs):
+                new = output.sequences_ids[0]
+                stopped = len(new) < sampling.max_new_tokens
+                results[i] = Completion(text=self.tokenizer.decode(new, skip_special_tokens=True),
+                                        prompt_tokens=len(encoded[i]), completion_tokens=len(new),
+                                        finish_reason="stop" if stopped else "length")
+            if progress:
+                progress(len(batch))
+        return [r for r in results if r is not None]
+
+    # ---------------------------------------------------------------------------------- option logprobs
+    def option_logprobs(self, prompts: Sequence[Conversation], prefill: str,
+                        options: Sequence[str]) -> list[OptionScores]:
+        encoded = [self._encode(self.render(p, prefill)) for p in prompts]
+        option_ids = [self._option_token(prefill, o) for o in options]
+        scores: list[OptionScores] = []
+        for batch in _token_budget_batches(encoded, FORWARD_TOKEN_BUDGET):
+            logprobs = self._next_token_logprobs(batch)
+            for seq, row in zip(batch, logprobs):
+                scores.append(OptionScores(logprobs=[float(row[t]) for t in option_ids], prompt_tokens=len(seq)))
+        return scores
+
+    def _next_token_logprobs(self, batch: list[list[int]]):
+        """log p(next token) over the vocabulary after each sequence: [rows, vocab] (numpy)."""
+        import numpy as np
+
+        out = np.asarray(self.generator.forward_batch(batch, return_log_probs=True))
+        return out[np.arange(len(batch)), [len(seq) - 1 for seq in batch]]
+
+    def _option_token(self, prefill: str, option: str) -> int:
+        # The option's first token as it is tokenized right after the prefill (" A" after "Item").
+        base = self._encode(prefill)
+        full = self._encode(prefill + option)
+        if full[: len(base)] != base or len(full) == len(base):
+            return self._encode(option)[0]
+        return full[len(base)]
+
+    # --------------------------------------------------------------------------- continuation likelihood
+    def continuation_logprobs(self, prompts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:
+        rows = [(self._encode(self.render(conv)), self._encode(cont)) for conv, cont in zip(prompts, continuations)]
+        outputs = self.generator.score_batch([self._tokens(h + c) for h, c in rows],
+                                             max_batch_size=self.batch_size)
+        # score_batch gives log p(token t | tokens < t) for t = 1..n-1: the continuation is the tail.
+        return [float(sum(out.log_probs[len(out.log_probs) - len(c):])) for (_, c), out in zip(rows, outputs)]
+
+
+def _token_budget_batches(encoded: list[list[int]], budget: int) -> list[list[list[int]]]:
+    """Consecutive groups whose padded size (rows x longest) stays within `budget` (at least one row)."""
+    batches: list[list[list[int]]] = []
+    current: list[list[int]] = []
+    for seq in encoded:
+        longest = max([len(seq), *map(len, current)])
+        if current and longest * (len(current) + 1) > budget:
+            batches.append(current)
+            current = []
+        current.append(seq)
+    if current:
+        batches.append(current)
+    return batches

@@ -1,0 +1,33 @@
+import json
+
+from typer.testing import CliRunner
+
+from prefscribe.cli import app
+
+runner = CliRunner()
+
+
+def test_demo_json_shows_p_true_without_with_own_and_with_another_users_profile(tiny_model_dir):
+    result = runner.invoke(app, ["demo", "--model", f"hf:{tiny_model_dir}", "--json"])
+    assert result.exit_code == 0, result.output
+    users = json.loads(result.stdout)["users"]
+    assert [u["user"] for u in users] == ["maya", "sam", "lena"]
+    profiles = {u["user"]: u["profile"] for u in users}
+    for row in users:
+        assert {"user", "p_true_none", "p_true_own", "p_true_mismatched", "profile"} <= set(row)
+        assert row["donor"] != row["user"]
+        assert 0 < row["p_true_none"] < 1
+        if row["profile"] is not None:
+            assert 0 < row["p_true_own"] < 1
+        if profiles[row["donor"]] is not None:
+            assert 0 < row["p_true_mismatched"] < 1
+    # A random tiny model still writes some profile, and different users get different probabilities with it.
+    assert any(p for p in profiles.values())
+    assert sorted(u["donor"] for u in users) == sorted(profiles)  # every profile is lent once
+
+
+def test_demo_table_names_the_columns(tiny_model_dir):
+    result = runner.invoke(app, ["demo", "--model", f"hf:{tiny_model_dir}"])
+    assert result.exit_code == 0, result.output
+    # The mismatched column names whose profile each user borrowed: maya -> sam -> lena -> maya.
+    assert all(f"({donor}'s)" in result.output for donor in ("sam", "lena", "maya"))
