@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from ..errors import InputError
 
@@ -44,8 +44,9 @@ class BatchConfig(BaseModel):
     address: str | None = None
     num_cpus: int | None = Field(None, ge=1)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> BatchConfig:
+    def check(self) -> BatchConfig:
+        """The options that only make sense together; an InputError naming the one that does not fit.
+        (Not a pydantic validator: pydantic would wrap the InputError in its own ValidationError.)"""
         if self.style not in (None, "reasoning", "direct"):
             raise InputError("style must be reasoning or direct", field="style")
         if self.engine not in (None, "actors", "http"):

@@ -93,7 +93,8 @@ def run_db(config: BatchConfig) -> Summary:
         summary.rows_rejected = (write_rejects(config.out, rejects(rows)) if config.out
                                  else sum(1 for _ in rejects(rows)))
         tenant = store.tenant(config.tenant or "")
-        ingested = (rows.filter(lambda r: r["kind"] == ITEM).groupby("user_id", num_partitions=partitions(summary.rows_read))
+        items = rows.filter(lambda r: r["kind"] == ITEM)
+        ingested = (items.groupby("user_id", num_partitions=partitions(summary.rows_read))
                     .map_groups(_ingest_group, batch_format="pyarrow",
                                 fn_kwargs={"db": config.db, "tenant_id": tenant.id}))
         summary.interactions = int(ingested.sum("ingested") or 0)

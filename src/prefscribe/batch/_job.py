@@ -331,6 +331,12 @@ def consolidate(out: str, planned) -> int:
 
 
 def dry_run(config: BatchConfig) -> Plan:
+    """The plan of the job, from the rows and the earlier outputs; nothing is written."""
+    config.check()
+    if not config.interactions:
+        raise InputError("--dry-run plans files: give --interactions")
+    expand(config.interactions)  # a missing file is an error before Ray starts
+    connect(config)
     settings = model_settings(config)
     _, planned, plan = build_plan(config, settings.run_key(), write=False)
     plan.est_prompt_tokens = estimate_tokens(planned.filter(lambda r: r["action"] == "run"), config)
@@ -339,11 +345,12 @@ def dry_run(config: BatchConfig) -> Plan:
 
 def run_batch(config: BatchConfig) -> Summary:
     """Run the job described by `config` on the connected (or a new local) Ray cluster."""
+    config.check()
+    if config.interactions:
+        expand(config.interactions)  # a missing file is an error before Ray starts
     connect(config)
     if config.db:
         from ._db import run_db
 
         return run_db(config)
-    if not config.interactions:
-        raise InputError("no --interactions given")
     return run_files(config)

@@ -4,7 +4,7 @@ parser, its cache keys), and the output row of each user."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from ..cache import ResultCache
@@ -37,11 +37,9 @@ class ModelSettings:
         return self.inferrer_for(load_backend(self.model))
 
     def inferrer_for(self, backend) -> Inferrer:
-        probe = Inferrer(backend, InferConfig(style=self.style))  # resolves the style's default sampling
-        sampling = replace(probe.sampling, seed=self.seed)
-        if self.max_new_tokens:
-            sampling = replace(sampling, max_new_tokens=self.max_new_tokens)
-        config = InferConfig(style=self.style, sampling=sampling, prompts=get_prompts(self.prompts))
+        """The Inferrer `prefscribe infer` builds from the same options (so the same cache keys)."""
+        config = InferConfig(style=self.style, max_new_tokens=self.max_new_tokens,  # type: ignore[arg-type]
+                             seed=self.seed, prompts=get_prompts(self.prompts))
         cache = None if self.cache == "" else ResultCache(self.cache)
         return Inferrer(backend, config, cache)
 

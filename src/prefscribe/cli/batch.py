@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
+from ..errors import InputError
 from ..llm import DEFAULT_SPEC
 from .options import JsonOpt, ModelOpt, PromptsOpt, console, emit_json, errors_exit
 
@@ -50,16 +52,18 @@ def batch(
     with errors_exit():
         from ..batch import BatchConfig, run_batch
         from ..batch import dry_run as plan_job
-        from ..batch._job import connect
 
-        config = BatchConfig(interactions=interactions or [], out=out, past=past, chunk=chunk, segments=segments,
-                             model=model, style=style, max_new_tokens=max_new_tokens, seed=seed, prompts=prompts,
-                             cache=cache, workers=workers, batch_size=batch_size, engine=engine, qps=qps,
-                             max_retries=max_retries, db=db, tenant=tenant, address=address, num_cpus=num_cpus)
+        try:
+            config = BatchConfig(
+                interactions=interactions or [], out=out, past=past, chunk=chunk, segments=segments, model=model,
+                style=style, max_new_tokens=max_new_tokens, seed=seed, prompts=prompts, cache=cache,
+                workers=workers, batch_size=batch_size, engine=engine, qps=qps, max_retries=max_retries, db=db,
+                tenant=tenant, address=address, num_cpus=num_cpus)
+        except ValidationError as exc:  # an option out of range: the option's name and the rule
+            first = exc.errors()[0]
+            option = "--" + "-".join(str(p) for p in first["loc"]).replace("_", "-")
+            raise InputError(first["msg"], field=option) from None
         if dry_run:
-            if config.db and not config.interactions:
-                raise typer.BadParameter("--dry-run plans files: give --interactions")
-            connect(config)
             plan = plan_job(config).to_json()
             if as_json:
                 emit_json(plan)
