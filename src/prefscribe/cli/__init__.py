@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import typer
 
+from . import batch as _batch
 from . import demo as _demo
 from . import eval as _eval
 from . import profiles as _profiles
@@ -30,6 +31,7 @@ app.command()(_synth.synth)
 app.command()(_synth.prune)
 app.command(name="eval")(_eval.eval)
 app.command()(_eval.report)
+app.command()(_batch.batch)
 
 
 def main() -> None:

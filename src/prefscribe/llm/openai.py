@@ -60,27 +60,26 @@ class OpenAIBackend:
         return await asyncio.gather(*(one(c) for c in calls))
 
     # ---------------------------------------------------------------------------------------- generate
+    def chat_request(self, conversation: Conversation, sampling: Sampling) -> dict:
+        """The JSON body of one chat completion: what `generate` sends, and what a batch job's HTTP stage
+        (ray.data.llm) posts to /chat/completions, so both ask the server the same thing."""
+        body = {"model": self.model, "messages": conversation, "max_tokens": sampling.max_new_tokens,
+                "temperature": sampling.temperature, "top_p": sampling.top_p, "seed": sampling.seed}
+        if sampling.top_k and self._template_kwargs:
+            body["top_k"] = sampling.top_k
+        return body
+
     def generate(self, prompts: Sequence[Conversation], sampling: Sampling,
                  progress: Progress | None = None) -> list[Completion]:
         def call_for(conversation):
             async def call(client):
-                body = {}
-                if sampling.top_k and self._template_kwargs:
-                    body["top_k"] = sampling.top_k
+                body = self.chat_request(conversation, sampling)
+                extra = {"top_k": body.pop("top_k")} if "top_k" in body else None
                 try:
-                    resp = await client.chat.completions.create(
-                        model=self.model, messages=conversation, max_tokens=sampling.max_new_tokens,
-                        temperature=sampling.temperature, top_p=sampling.top_p, seed=sampling.seed,
-                        extra_body=body or None)
+                    resp = await client.chat.completions.create(**body, extra_body=extra)
                 except Exception as exc:  # an explicit failed completion, not a crash of the whole batch
                     return Completion(text="", finish_reason="error", error=_describe(exc, self.base_url))
-                choice = resp.choices[0]
-                usage = resp.usage
-                return Completion(
-                    text=_with_reasoning(choice.message),
-                    prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-                    completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
-                    finish_reason="length" if choice.finish_reason == "length" else "stop")
+                return completion_from_response(resp.model_dump())
             return call
 
         return self._run(lambda client: self._gather(client, [call_for(p) for p in prompts], progress))
@@ -116,13 +115,27 @@ class OpenAIBackend:
                            "return: use a local backend (embedded or hf:) or --method logprobs")
 
 
-def _with_reasoning(message) -> str:
+def completion_from_response(data: dict) -> Completion:
+    """A chat completion's JSON as a Completion; an error body (no choices) as a failed one."""
+    choices = data.get("choices") or []
+    if not choices:
+        error = data.get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+        return Completion(text="", finish_reason="error", error=f"no completion in the reply: {message or data}")
+    choice = choices[0]
+    usage = data.get("usage") or {}
+    return Completion(text=_with_reasoning(choice.get("message") or {}),
+                      prompt_tokens=usage.get("prompt_tokens") or 0,
+                      completion_tokens=usage.get("completion_tokens") or 0,
+                      finish_reason="length" if choice.get("finish_reason") == "length" else "stop")
+
+
+def _with_reasoning(message: dict) -> str:
     """The reply as one text. Servers with a reasoning parser (vLLM, SGLang, DeepSeek's API) move the thinking out
     of `content` into `reasoning_content` (or `reasoning`); put it back in <think> so the parser sees the whole
     reply, as it does from a server without one."""
-    content = message.content or ""
-    extra = getattr(message, "model_extra", None) or {}
-    reasoning = getattr(message, "reasoning_content", None) or extra.get("reasoning_content") or extra.get("reasoning")
+    content = message.get("content") or ""
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
     if isinstance(reasoning, str) and reasoning.strip() and "</think>" not in content:
         return f"<think>\n{reasoning.strip()}\n</think>\n\n{content.lstrip()}"
     return content

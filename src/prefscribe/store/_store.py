@@ -124,13 +124,24 @@ class Store:
             raise InputError("the tenant name is empty", field="tenant")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         with self._write() as s:
-            s.execute(self._insert(Tenant).values(name=tenant, created_at=utcnow())
-                      .on_conflict_do_nothing(index_elements=["name"]))
-            tenant_id = s.scalar(select(Tenant.id).where(Tenant.name == tenant))
+            tenant_id = self._tenant_id(s, tenant)
             row = ApiKey(tenant_id=tenant_id, key_hash=hash_key(key), prefix=key[:12], label=label)
             s.add(row)
             s.flush()
             return key, KeyInfo(row.prefix, tenant, label, iso(row.created_at), None)
+
+    def _tenant_id(self, s: Session, name: str) -> int:
+        s.execute(self._insert(Tenant).values(name=name, created_at=utcnow())
+                  .on_conflict_do_nothing(index_elements=["name"]))
+        return s.scalar(select(Tenant.id).where(Tenant.name == name))
+
+    def tenant(self, name: str) -> TenantInfo:
+        """The tenant called `name`, created if new (a batch job ingests for a tenant without an API key)."""
+        name = name.strip()
+        if not name:
+            raise ValueError("the tenant name is empty")
+        with self._write() as s:
+            return TenantInfo(self._tenant_id(s, name), name)
 
     def list_keys(self, tenant: str | None = None) -> list[KeyInfo]:
         with self._read() as s:
