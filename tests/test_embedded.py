@@ -21,7 +21,7 @@ def test_infer_stream_update_and_choose_on_the_default_model(tmp_path):
     first = runner.invoke(app, ["infer", str(early), "--json"])
     assert first.exit_code == 0, first.output
     profile = json.loads(first.stdout)
-    assert profile["model"] == "embedded:1.5b+ct2" and profile["covers"] == 4
+    assert profile["model"] == "embedded:1.5b+torch" and profile["covers"] == 4
     assert len(profile["profile"].split()) >= 8 and profile["usage"]["completion_tokens"] > 0
     (tmp_path / "p1.json").write_text(first.stdout)
 

@@ -1,9 +1,11 @@
 """CTranslate2 backend: int8 weights and fused CPU kernels for the embedded models.
 
-Decoding on a CPU is memory-bound: every new token reads every weight. int8 weights halve what bf16 reads,
-and CTranslate2's kernels (oneDNN/VNNI) keep prefill fast, so a profile is written several times faster
-than through transformers (bench/bench_engines.py measures it). The chat template and the tokenizer stay
-those of the transformers checkpoint the model was converted from, so prompts render identically.
+Decoding on a CPU is memory-bound: every new token reads every weight, and int8 weights halve what bf16 reads.
+On this project's 2-core AMD CPU, bench/bench_engines.py measured one profile 1.4x faster than transformers
+bf16, prefill and judging at the same speed, and batched generation slower (CTranslate2 forwards a batch's
+prompts together only up to the shortest one), so it is an opt-in engine (PREFSCRIBE_ENGINE=ct2). The chat
+template and the tokenizer stay those of the checkpoint the model was converted from, so prompts render
+identically.
 """
 
 from __future__ import annotations

@@ -52,10 +52,12 @@ MODELS: dict[str, EmbeddedModel] = {
     ),
 }
 DEFAULT_SIZE = "1.5b"
-# The runtimes the embedded models can run on: "ct2" (CTranslate2, int8 weights; the default, chosen by
-# bench/bench_engines.py) and "torch" (transformers, bf16; also the `hf:` path). PREFSCRIBE_ENGINE picks one.
-ENGINES = ("ct2", "torch")
-DEFAULT_ENGINE = "ct2"
+# The runtimes the embedded models can run on: "torch" (transformers, bf16; also the `hf:` path) and "ct2"
+# (CTranslate2, int8 weights). bench/bench_engines.py measured on this CPU: ct2 writes one profile 1.4x faster but
+# batches 16 users 1.7x slower, judges at the same speed and peaks higher in memory, so torch stays the default
+# (docs/results/engines.md). PREFSCRIBE_ENGINE or a spec suffix (`embedded:1.5b+ct2`) picks one.
+ENGINES = ("torch", "ct2")
+DEFAULT_ENGINE = "torch"
 MANIFEST = "prefscribe_manifest.json"
 
 

@@ -1,7 +1,7 @@
 """Model specs: the strings users type to pick a model, parsed in one place.
 
     embedded | embedded:1.5b | embedded:0.5b     the offline default (Qwen2.5-Coder Instruct, CPU)
-    embedded:1.5b+torch | embedded:0.5b+ct2      ... on a named engine (default: PREFSCRIBE_ENGINE or ct2)
+    embedded:1.5b+torch | embedded:0.5b+ct2      ... on a named engine (default: PREFSCRIBE_ENGINE or torch)
     hf:<model id or local path>                  any transformers causal LM
     openai:<model>@<base_url>                    any OpenAI-compatible server (vLLM, SGLang, Ollama, ...)
 """
