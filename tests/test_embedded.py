@@ -41,9 +41,13 @@ def test_infer_stream_update_and_choose_on_the_default_model(tmp_path):
     assert data["choice"] in ("a", "b") and all(0 < o["p_first"] < 1 for o in data["orders"])
 
 
-def test_the_int8_engine_agrees_with_the_torch_path_on_real_judge_prompts():
-    """The default engine (CTranslate2, int8) against transformers bf16 on the same P-Soups judge prompts, both
-    orders, gold personas as profiles: two-way probabilities within 0.03 (bench_engines.py checks 200 tasks)."""
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="CTranslate2 int8 misses the issue's 0.03 agreement bar on real judge prompts "
+                   "(0.042 on one of these; a decision near 0.5 flips): the reason ct2 is opt-in, not the default")
+def test_the_int8_engine_agrees_with_the_torch_path_within_the_bar_for_a_default_engine():
+    """The opt-in engine (CTranslate2, int8) against the default (transformers bf16) on the same P-Soups judge
+    prompts, both orders, gold personas as profiles: the bar a default engine must meet is two-way probabilities
+    within 0.03 (issue 11). Both engines are deterministic, so this fails the same way every run; if an engine
+    change makes it pass, the strict xfail says so and ct2 can be reconsidered (bench_engines.py, 60 tasks)."""
     from prefscribe.data import load
     from prefscribe.judge import ChoiceTask, Judge
     from prefscribe.llm import load_backend
@@ -55,6 +59,5 @@ def test_the_int8_engine_agrees_with_the_torch_path_on_real_judge_prompts():
                         preference=u.gold_preference) for u in users]
     int8 = Judge(load_backend("embedded:1.5b+ct2")).choose_many(tasks)
     bf16 = Judge(load_backend("embedded:1.5b+torch")).choose_many(tasks)
-    for fast, slow in zip(int8, bf16):
-        for a, b in zip(fast.orders, slow.orders):
-            assert a.order == b.order and abs(a.p_first - b.p_first) < 0.03, (a, b)
+    diffs = [abs(a.p_first - b.p_first) for fast, slow in zip(int8, bf16) for a, b in zip(fast.orders, slow.orders)]
+    assert len(diffs) == 8 and max(diffs) < 0.03, diffs
