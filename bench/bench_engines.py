@@ -214,7 +214,7 @@ def main() -> None:
         print(engine, json.dumps(rows[engine]), flush=True)
         if args.agreement:
             with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
-                _child("answers", args.size, engine, 1, ["--out", fh.name])
+                _child("answers", args.size, engine, 1, ["--out", fh.name, "--agreement", str(args.agreement)])
                 answers[engine] = json.loads(Path(fh.name).read_text())
     bandwidth = _child("bandwidth", args.size, "torch", 1)["gb_per_s"]
     _print_table(args, engines, rows, answers, bandwidth)
