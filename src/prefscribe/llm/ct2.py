@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import ModelUnavailableError
+from ._chat import ChatTokenizer
 from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling
 
 QUANTIZATION = "int8"  # int8 weights, float32 activations: what this CPU build runs fastest (measured)
@@ -60,7 +61,7 @@ def convert(source: Path, out: Path, quantization: str = QUANTIZATION) -> None:
             shutil.copy2(source / name, out / TOKENIZER_DIR / name)
 
 
-class CT2Backend:
+class CT2Backend(ChatTokenizer):
     """A CTranslate2 generator with the tokenizer and chat template of its source checkpoint."""
 
     def __init__(self, generator, tokenizer, *, spec: str, thinks: bool = False, context_window: int = 8192,
@@ -88,16 +89,6 @@ class CT2Backend:
         return cls(generator, tokenizer, spec=spec, eos_ids=eos_ids, **kwargs)
 
     # ------------------------------------------------------------------------------------- text helpers
-    def count_tokens(self, text: str) -> int:
-        return len(self._encode(text))
-
-    def render(self, conversation: Conversation, prefill: str = "") -> str:
-        text = self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
-        return text + prefill
-
-    def _encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-
     def _tokens(self, ids: list[int]) -> list[str]:
         return self.tokenizer.convert_ids_to_tokens(ids)
 
@@ -151,14 +142,6 @@ class CT2Backend:
 
         out = np.asarray(self.generator.forward_batch(batch, return_log_probs=True))
         return out[np.arange(len(batch)), [len(seq) - 1 for seq in batch]]
-
-    def _option_token(self, prefill: str, option: str) -> int:
-        # The option's first token as it is tokenized right after the prefill (" A" after "Item").
-        base = self._encode(prefill)
-        full = self._encode(prefill + option)
-        if full[: len(base)] != base or len(full) == len(base):
-            return self._encode(option)[0]
-        return full[len(base)]
 
     # --------------------------------------------------------------------------- continuation likelihood
     def continuation_logprobs(self, prompts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:

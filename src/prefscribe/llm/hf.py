@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ModelUnavailableError
+from ._chat import ChatTokenizer
 from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling
 
 
@@ -24,7 +25,7 @@ def _torch():
     return torch
 
 
-class HFBackend:
+class HFBackend(ChatTokenizer):
     """A transformers causal LM with its chat template."""
 
     def __init__(self, model, tokenizer, *, spec: str, thinks: bool = False, context_window: int | None = None,
@@ -56,17 +57,6 @@ class HFBackend:
                 f"cannot load transformers model {path!s}: {exc}. Give a local path or a model id "
                 "that is in the local Hugging Face cache (this machine may have no hub access).") from None
         return cls(model, tokenizer, spec=spec or f"hf:{path}", **kwargs)
-
-    # ------------------------------------------------------------------------------------- text helpers
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def render(self, conversation: Conversation, prefill: str = "") -> str:
-        text = self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
-        return text + prefill
-
-    def _encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     # ---------------------------------------------------------------------------------------- generate
     def generate(self, prompts: Sequence[Conversation], sampling: Sampling,
@@ -127,14 +117,6 @@ class HFBackend:
         if shared >= 16 and len(encoded) > 1:
             return self._last_hidden_shared_prefix(encoded, shared)
         return self._last_hidden(encoded)
-
-    def _option_token(self, prefill: str, option: str) -> int:
-        # The option's first token as it is tokenized right after the prefill (" A" after "Item").
-        base = self._encode(prefill)
-        full = self._encode(prefill + option)
-        if full[: len(base)] != base or len(full) == len(base):
-            return self._encode(option)[0]
-        return full[len(base)]
 
     def _token_logprobs(self, hidden, token_ids: list[int]):
         """log p(token) for each row of final hidden states [n, d].

@@ -1,0 +1,31 @@
+"""What every local backend does with its tokenizer: render a conversation with the model's chat template,
+count and encode tokens, and find the token an answer option starts with. Shared by the torch and
+CTranslate2 engines so both read prompts identically."""
+
+from __future__ import annotations
+
+from .base import Conversation
+
+
+class ChatTokenizer:
+    """Mixin for backends that hold a transformers tokenizer in `self.tokenizer`."""
+
+    tokenizer: object
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._encode(text))
+
+    def render(self, conversation: Conversation, prefill: str = "") -> str:
+        text = self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        return text + prefill
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _option_token(self, prefill: str, option: str) -> int:
+        # The option's first token as it is tokenized right after the prefill (" A" after "Item").
+        base = self._encode(prefill)
+        full = self._encode(prefill + option)
+        if full[: len(base)] != base or len(full) == len(base):
+            return self._encode(option)[0]
+        return full[len(base)]
