@@ -72,12 +72,14 @@ def test_validation_reads_only_the_history_being_summarized_and_ties_keep_the_fi
     assert seen and all("Question 0?" in s or "Question 1?" in s for s in seen)
 
 
-def test_positive_only_histories_keep_the_first_candidate(fake_backend):
-    backend = fake_backend(replies=[SIMPLE, COMPLEX], option_fn=_reader)
+def test_positive_only_histories_keep_the_first_candidate_and_cost_one(fake_backend):
+    backend = fake_backend(replies=[SIMPLE, COMPLEX, SIMPLE], option_fn=_reader)
     writer = ValidatedInferrer(backend, InferConfig(style="direct"), judge=Judge(backend), candidates=2)
-    (profile,) = writer.run([InferJob([Interaction(chosen="a complex answer")])])
-    assert profile.profile == SIMPLE and profile.validation is None
-    assert all(c[0] == "generate" for c in backend.calls)
+    clicks, pairs = writer.run([InferJob([Interaction(chosen="a complex answer")]), InferJob(_history("simple"))])
+    assert clicks.profile == SIMPLE and clicks.validation is None
+    assert clicks.usage.completion_tokens == len(SIMPLE.split())  # no second candidate was written for it
+    assert pairs.profile == SIMPLE and pairs.validation == pytest.approx(0.9)
+    assert [c[0] for c in backend.calls].count("generate") == 3
 
 
 def test_every_streaming_step_is_validated(fake_backend):

@@ -50,23 +50,31 @@ class ValidatedInferrer(Inferrer):
         return f"{self.backend.info.spec} k={self.candidates} by {self.judge.backend.info.spec}"
 
     def run(self, jobs: Sequence[InferJob], progress: Progress | None = None) -> list[Result]:
-        drafts = [writer.run(jobs) for writer in self._seeded]  # [candidate][job]
         pairs = [_pairs(job.history, self.max_pairs) for job in jobs]
+        # Only jobs with pairs to score get more than candidate 0: the others could not choose among them.
+        scorable = [j for j, found in enumerate(pairs) if found]
+        drafts: list[list[Result | None]] = [list(self._seeded[0].run(jobs))]  # [candidate][job]
+        for writer in self._seeded[1:]:
+            row: list[Result | None] = [None] * len(jobs)
+            for j, result in zip(scorable, writer.run([jobs[j] for j in scorable]) if scorable else []):
+                row[j] = result
+            drafts.append(row)
         scores = self._scores(drafts, pairs)
         results: list[Result] = []
         for j, job in enumerate(jobs):
+            written = [d[j] for d in drafts if d[j] is not None]
             options = [(scores[c][j], -c, drafts[c][j]) for c in range(len(drafts))
                        if isinstance(drafts[c][j], Profile)]
             if not options:
                 results.append(drafts[0][j])  # every candidate failed: report the first failure
             else:
                 score, _, best = max(options, key=lambda o: (o[0] if o[0] is not None else -1.0, o[1]))
-                results.append(_with_cost(best, [drafts[c][j] for c in range(len(drafts))], score))
+                results.append(_with_cost(best, written, score))
             if progress:
                 progress(1)
         return results
 
-    def _scores(self, drafts: list[list[Result]], pairs: list[list[Interaction]]) -> list[list[float | None]]:
+    def _scores(self, drafts: list[list[Result | None]], pairs: list[list[Interaction]]) -> list[list[float | None]]:
         """Mean P(chosen) of each candidate over its job's pairs; None where there is nothing to score."""
         if len(drafts) == 1:
             return [[None] * len(pairs)]
