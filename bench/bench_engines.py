@@ -25,17 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_core import _timed  # the same median-of-runs timer (bench/ is on the path when run as a script)
+
 DATA = Path(os.environ.get("PREFSCRIBE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 ENGINES = ("torch", "ct2")
-
-
-def _timed(fn, runs: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(runs):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
 
 
 def _spec(size: str, engine: str) -> str:
