@@ -35,9 +35,10 @@ def test_the_candidate_that_predicts_the_users_own_choices_is_kept(fake_backend)
     simple_user, complex_user = writer.run([InferJob(_history("simple")), InferJob(_history("complex"))])
     assert simple_user.profile == SIMPLE and complex_user.profile == COMPLEX
     assert simple_user.validation == pytest.approx(0.9) and complex_user.validation == pytest.approx(0.9)
-    # The kept profile carries what every candidate cost to write.
+    # The kept profile carries what every candidate cost to write, and the judge's reading of them: the fake
+    # backend counts 10 prompt tokens per judge prompt, 2 candidates x 3 pairs x 2 orders of them.
     one = sum(len(m["content"].split()) for m in backend.calls[0][1])
-    assert simple_user.usage.prompt_tokens == 2 * one
+    assert simple_user.usage.prompt_tokens == 2 * one + 2 * 3 * 2 * 10
     assert simple_user.usage.completion_tokens == 2 * len(SIMPLE.split())
 
 

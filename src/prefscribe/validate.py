@@ -59,7 +59,7 @@ class ValidatedInferrer(Inferrer):
             for j, result in zip(scorable, writer.run([jobs[j] for j in scorable]) if scorable else []):
                 row[j] = result
             drafts.append(row)
-        scores = self._scores(drafts, pairs)
+        scores, judged = self._scores(drafts, pairs)
         results: list[Result] = []
         for j, job in enumerate(jobs):
             written = [d[j] for d in drafts if d[j] is not None]
@@ -69,15 +69,17 @@ class ValidatedInferrer(Inferrer):
                 results.append(drafts[0][j])  # every candidate failed: report the first failure
             else:
                 score, _, best = max(options, key=lambda o: (o[0] if o[0] is not None else -1.0, o[1]))
-                results.append(_with_cost(best, written, score))
+                results.append(_with_cost(best, written, judged[j], score))
             if progress:
                 progress(1)
         return results
 
-    def _scores(self, drafts: list[list[Result | None]], pairs: list[list[Interaction]]) -> list[list[float | None]]:
-        """Mean P(chosen) of each candidate over its job's pairs; None where there is nothing to score."""
+    def _scores(self, drafts: list[list[Result | None]], pairs: list[list[Interaction]]
+                ) -> tuple[list[list[float | None]], list[int]]:
+        """Mean P(chosen) of each candidate over its job's pairs (None where there is nothing to score), and
+        the prompt tokens the judge read for each job."""
         if len(drafts) == 1:
-            return [[None] * len(pairs)]
+            return [[None] * len(pairs)], [0] * len(pairs)
         tasks, owners = [], []
         for c, row in enumerate(drafts):
             for j, draft in enumerate(row):
@@ -88,20 +90,24 @@ class ValidatedInferrer(Inferrer):
                         owners.append((c, j))
         choices = self.judge.choose_many(tasks) if tasks else []
         sums: dict[tuple[int, int], list[float]] = {}
+        judged = [0] * len(pairs)
         for owner, choice in zip(owners, choices):
+            judged[owner[1]] += choice.prompt_tokens
             # An unreadable judgement counts as no support for the candidate, never as a guess.
             sums.setdefault(owner, []).append(choice.p_a if choice.p_a is not None else 0.0)
-        return [[(sum(sums[c, j]) / len(sums[c, j])) if (c, j) in sums else None for j in range(len(pairs))]
-                for c in range(len(drafts))]
+        scores = [[(sum(sums[c, j]) / len(sums[c, j])) if (c, j) in sums else None for j in range(len(pairs))]
+                  for c in range(len(drafts))]
+        return scores, judged
 
 
 def _pairs(history: Sequence[Interaction], limit: int) -> list[Interaction]:
     return [item for item in history if item.rejected][-limit:]
 
 
-def _with_cost(best: Profile, drafts: Sequence[Result], score: float | None) -> Profile:
-    """The kept profile, carrying what all candidates cost to write and its validation score."""
-    usage = Usage(prompt_tokens=sum(d.usage.prompt_tokens for d in drafts),
+def _with_cost(best: Profile, drafts: Sequence[Result], judged: int, score: float | None) -> Profile:
+    """The kept profile, carrying its validation score and what it cost: every candidate's writing, and the
+    judge's reading of the candidates (in prompt tokens: all the tokens models read to make this profile)."""
+    usage = Usage(prompt_tokens=sum(d.usage.prompt_tokens for d in drafts) + judged,
                   completion_tokens=sum(d.usage.completion_tokens for d in drafts))
     return best.model_copy(update={"usage": usage, "validation": score})
 

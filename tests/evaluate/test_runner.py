@@ -1,3 +1,4 @@
+import itertools
 import json
 import math
 
@@ -170,3 +171,22 @@ def test_cost_table_compares_tokens_per_user(fake_backend, tmp_path):
     assert all(i["steps"] == 2 and 0 < i["last_step_prompt_tokens"] < i["prompt_tokens"] for i in stream)
     assert summary["streaming"]["last_step_prompt_tokens"] == sum(i["last_step_prompt_tokens"] for i in stream)
     assert summary["full"]["last_step_prompt_tokens"] == summary["full"]["prompt_tokens"]
+
+
+def test_validated_writer_keeps_the_candidate_that_reads_the_users_pairs_and_records_its_score(fake_backend,
+                                                                                             tmp_path):
+    from prefscribe.validate import ValidatedInferrer
+
+    # Candidate 0 (seed 0) names nothing the judge can use; candidate 1 (seed 1) names GOOD. Validation on the
+    # users' own history pairs keeps candidate 1, so `full` is right where the unvalidated writer was not.
+    written = itertools.count(1)
+    backend = make_judge_backend(fake_backend)
+    backend.reply_fn = lambda prompt: "The user likes GOOD things." if next(written) > 4 else "The user likes things."
+    writer = ValidatedInferrer(backend, judge=Judge(backend), candidates=2)
+    evaluation = Evaluation(writer, Judge(backend), EvalConfig(benchmark="psoups", settings=["full"], out=tmp_path))
+    (full,) = evaluation.run(records())
+    assert full["accuracy"] == 1.0
+    items = [json.loads(line) for line in (tmp_path / "items.jsonl").read_text().splitlines()]
+    assert all(i["preference"] == "The user likes GOOD things." for i in items)
+    assert all(i["validation"] == pytest.approx(0.9) for i in items)
+    assert all(i["model"] == "fake:test k=2 by fake:test" for i in items)

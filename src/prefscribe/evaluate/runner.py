@@ -238,6 +238,8 @@ def _as_preference(steps: Sequence[Result], seconds: float) -> Preference:
             "steps": len(steps)}
     if isinstance(final, InferenceFailure):
         return Preference(None, info={**info, "error": final.error, "raw": final.raw[-2000:]})
+    if final.validation is not None:  # kept among candidates: the judge's score on the user's own pairs
+        info["validation"] = final.validation
     return Preference(final.profile, info={**info, "reasoning": final.reasoning, "covers": final.covers})
 
 
