@@ -31,3 +31,16 @@ def test_demo_table_names_the_columns(tiny_model_dir):
     assert result.exit_code == 0, result.output
     # The mismatched column names whose profile each user borrowed: maya -> sam -> lena -> maya.
     assert all(f"({donor}'s)" in result.output for donor in ("sam", "lena", "maya"))
+
+
+def test_demo_with_candidates_keeps_validated_profiles(tiny_model_dir):
+    plain = json.loads(runner.invoke(app, ["demo", "--model", f"hf:{tiny_model_dir}", "--json"]).stdout)["users"]
+    assert all(row["validation"] is None for row in plain)
+    result = runner.invoke(app, ["demo", "--model", f"hf:{tiny_model_dir}", "--json", "--candidates", "2"])
+    assert result.exit_code == 0, result.output
+    validated = json.loads(result.stdout)["users"]
+    # Every example user has history pairs, so every profile that was written was kept for its score: the
+    # judge's mean probability of the user's own choices.
+    for row in validated:
+        if row["profile"] is not None:
+            assert 0 < row["validation"] < 1

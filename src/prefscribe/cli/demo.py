@@ -18,7 +18,17 @@ from ..infer import InferConfig, InferJob, Inferrer
 from ..judge import ChoiceTask, Judge
 from ..llm import DEFAULT_SPEC, load_backend
 from ..schema import InferenceFailure, parse_history_lines
-from .options import JsonOpt, ModelOpt, NoCacheOpt, console, emit_json, errors_exit, progress_bar
+from ..validate import validated_inferrer
+from .options import (
+    CandidatesOpt,
+    JsonOpt,
+    ModelOpt,
+    NoCacheOpt,
+    console,
+    emit_json,
+    errors_exit,
+    progress_bar,
+)
 
 USERS = ("maya", "sam", "lena")
 
@@ -26,7 +36,8 @@ USERS = ("maya", "sam", "lena")
 def demo(model: ModelOpt = DEFAULT_SPEC, no_cache: NoCacheOpt = False, as_json: JsonOpt = False,
          judge: Annotated[str | None, typer.Option(help="Model that chooses (default: --model).")] = None,
          stream_new: Annotated[int, typer.Option(help="Interactions of each user held back and then "
-                                                 "streamed into the profile as an update.")] = 2) -> None:
+                                                 "streamed into the profile as an update.")] = 2,
+         candidates: CandidatesOpt = 1) -> None:
     """Profiles for three example users, a streaming update, and their choices on held-out pairs: P(true)
     with no profile, with their own profile, and with another example user's profile."""
     with errors_exit():
@@ -38,7 +49,8 @@ def demo(model: ModelOpt = DEFAULT_SPEC, no_cache: NoCacheOpt = False, as_json: 
         backend = load_backend(model)
         judge_backend = load_backend(judge) if judge else backend
         cache = None if no_cache else ResultCache()
-        inferrer = Inferrer(backend, InferConfig(), cache)
+        chooser = Judge(judge_backend, cache=cache)
+        inferrer = validated_inferrer(Inferrer(backend, InferConfig(), cache), chooser, candidates)
 
         with progress_bar("profiles from early history", len(USERS)) as advance:
             first = inferrer.run([InferJob(histories[u][:-stream_new]) for u in USERS], advance)
@@ -46,11 +58,12 @@ def demo(model: ModelOpt = DEFAULT_SPEC, no_cache: NoCacheOpt = False, as_json: 
             updated = inferrer.run([InferJob(histories[u][-stream_new:], p if not isinstance(p, InferenceFailure)
                                              else None) for u, p in zip(USERS, first)], advance)
         profiles = {u: None if isinstance(p, InferenceFailure) else p.profile for u, p in zip(USERS, updated)}
+        # With --candidates k: the kept profile's mean P(chosen) on the user's own history pairs.
+        validation = {u: None if isinstance(p, InferenceFailure) else p.validation for u, p in zip(USERS, updated)}
         errors = {u: p.error for u, p in zip(USERS, updated) if isinstance(p, InferenceFailure)}
         # Each user borrows the next one's profile: a fixed derangement of three, the same every run.
         donors = {u: USERS[(i + 1) % len(USERS)] for i, u in enumerate(USERS)}
 
-        chooser = Judge(judge_backend, cache=cache)
         settings = {"none": lambda u: None, "own": lambda u: profiles[u], "mismatched": lambda u: profiles[donors[u]]}
         asked = [(u, name) for u in USERS for name, text in settings.items() if name == "none" or text(u)]
         with progress_bar("choices", len(asked)) as advance:
@@ -60,7 +73,8 @@ def demo(model: ModelOpt = DEFAULT_SPEC, no_cache: NoCacheOpt = False, as_json: 
             advance(len(asked))
         p_true = {key: c.p_a for key, c in zip(asked, choices)}
         rows = [{"user": u, "p_true_none": p_true.get((u, "none")), "p_true_own": p_true.get((u, "own")),
-                 "p_true_mismatched": p_true.get((u, "mismatched")), "profile": profiles[u], "donor": donors[u]}
+                 "p_true_mismatched": p_true.get((u, "mismatched")), "profile": profiles[u], "donor": donors[u],
+                 "validation": validation[u]}
                 for u in USERS]
         if as_json:
             emit_json({"users": rows})

@@ -17,7 +17,7 @@ from ..judge import Judge
 from ..llm import DEFAULT_SPEC, load_backend
 from ..prompts import get_prompts
 from ..validate import validated_inferrer
-from .options import NoCacheOpt, PromptsOpt, console, errors_exit, progress_bars
+from .options import CandidatesOpt, NoCacheOpt, PromptsOpt, console, errors_exit, progress_bars
 
 
 def _source(text: str, option: str) -> tuple[str, str]:
@@ -66,8 +66,7 @@ def eval(
     chunk: Annotated[int, typer.Option(help="Users per inference batch.")] = 8,
     loader_option: Annotated[list[str] | None, typer.Option(help="KEY=VALUE passed to the loader, e.g. "
                                                             "max_history=30 (repeatable).")] = None,
-    candidates: Annotated[int, typer.Option(help="Candidate profiles per user and step; the one the validator "
-                                            "judges best on the user's own history pairs is kept.")] = 1,
+    candidates: CandidatesOpt = 1,
     validator: Annotated[str | None, typer.Option(help="Model that validates candidates (default: --judge).")
                          ] = None,
     no_cache: NoCacheOpt = False,

@@ -28,6 +28,8 @@ ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model spec: embedd
                                        "hf:<id-or-path>, openai:<model>@<base_url>.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of text.")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the result cache.")]
+CandidatesOpt = Annotated[int, typer.Option(min=1, help="Candidate profiles per user and step; the one the judge "
+                                          "finds best at predicting the user's own history pairs is kept.")]
 PromptsOpt = Annotated[str | None, typer.Option("--prompts", help="Folder of prompt templates overriding "
                                                 "the built-in set (same file names).")]
 

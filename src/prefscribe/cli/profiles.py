@@ -17,6 +17,7 @@ from ..prompts import Style, get_prompts
 from ..schema import InferenceFailure, Profile, profile_from_text, read_history, read_profile
 from ..validate import validated_inferrer
 from .options import (
+    CandidatesOpt,
     JsonOpt,
     ModelOpt,
     NoCacheOpt,
@@ -47,8 +48,7 @@ def infer(
                                               "default: by model.")] = None,
     max_new_tokens: Annotated[int | None, typer.Option(min=1, help="Token limit of each reply.")] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
-    candidates: Annotated[int, typer.Option(min=1, help="Candidate profiles to write; the one that best predicts "
-                                            "the history's own choices (judged by --validator) is kept.")] = 1,
+    candidates: CandidatesOpt = 1,
     validator: Annotated[str | None, typer.Option(help="Model that judges the candidates (default: --model).")
                          ] = None,
     as_json: JsonOpt = False,
