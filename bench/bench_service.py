@@ -230,6 +230,33 @@ def _count(url: str, tenant_id: int) -> tuple[dict[str, int], dict[str, int]]:
         engine.dispose()
 
 
+# Where a sampled frame's file says it belongs: the first match names the package.
+_PACKAGES = ("prefscribe", "sqlalchemy", "pydantic", "fastapi", "starlette", "uvicorn", "httptools", "uvloop",
+             "anyio", "psycopg", "sqlite3", "json", "asyncio", "threading", "concurrent", "logging", "hashlib")
+
+
+def _package(frame: str) -> str:
+    """The package of a py-spy frame, `function (path/to/file.py:line)`."""
+    path = frame.rpartition(" (")[2]
+    for name in _PACKAGES:
+        if f"/{name}/" in path or f"/{name}." in path or f"/{name}_" in path:
+            return name
+    return path.rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+def profile_summary(path: str, top: int = 12) -> str:
+    """The server's samples by the package of the innermost Python frame (where the CPU was spent), from
+    py-spy's collapsed stacks (`frame;frame;... count` per line)."""
+    spent: Counter = Counter()
+    for line in Path(path).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [f for f in stack.split(";") if " (" in f]  # py-spy's process and thread headers have no file
+        if frames and count.isdigit():
+            spent[_package(frames[-1])] += int(count)
+    total = sum(spent.values()) or 1
+    return ", ".join(f"{name} {100 * n / total:.0f}%" for name, n in spent.most_common(top))
+
+
 @dataclass(frozen=True)
 class Server:
     """A server to measure: `prefscribe serve` imported from the source tree `src`."""
@@ -262,11 +289,13 @@ def run_one(server: Server, label: str, url: str, client: str, args) -> dict:
                "--no-worker", "--port", str(port), "--log-level", "warning"]
     if args.workers > 1:
         command += ["--workers", str(args.workers)]
-    if args.profile:  # sample the server with py-spy: collapsed stacks, one line per stack with its count
+    if args.profile:
+        # Sample the server with py-spy: collapsed stacks, one line per stack with its count. Only threads
+        # holding the GIL: where the server's Python spends CPU, not where its threads wait.
         os.makedirs(args.profile, exist_ok=True)
-        name = f"{server.label.replace(' ', '-')}-{label}-{client}.txt"
-        command = ["py-spy", "record", "--format", "raw", "--rate", "100", "--subprocesses", "--output",
-                   os.path.join(args.profile, name), "--", *command]
+        profile = os.path.join(args.profile, f"{server.label.replace(' ', '-')}-{label}-{client}.txt")
+        command = ["py-spy", "record", "--format", "raw", "--full-filenames", "--gil", "--rate", "100",
+                   "--subprocesses", "--output", profile, "--", *command]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=server.env(),
                                stderr=subprocess.DEVNULL if args.profile else subprocess.PIPE)
     drive = _drive_aiohttp if client == "aiohttp" else _drive_httpx
@@ -292,6 +321,9 @@ def run_one(server: Server, label: str, url: str, client: str, args) -> dict:
             process.wait(60)
         except subprocess.TimeoutExpired:
             process.kill()
+    if args.profile:
+        print(f"{server.label} {label} {client}: server samples by package: {profile_summary(profile)}",
+              file=sys.stderr)
     counters, rows = _count(url, tenant_id)
     users = set(tally.acknowledged) | set(rows)
     lost = sum(max(0, tally.acknowledged[u] - rows.get(u, 0)) for u in users)
@@ -382,8 +414,9 @@ def main() -> None:
     parser.add_argument("--client", default="httpx", help=f"comma list of load generators: {', '.join(CLIENTS)}")
     parser.add_argument("--baseline-src", type=Path, metavar="SRC",
                         help="also measure the server of another source tree (its src/ folder), before this one")
-    parser.add_argument("--profile", metavar="DIR", help="run the server under py-spy and write its samples "
-                        "(collapsed stacks) to DIR/<server>-<db>-<client>.txt")
+    parser.add_argument("--profile", metavar="DIR", help="run the server under py-spy (pip install py-spy) and "
+                        "write the samples of threads holding the GIL (collapsed stacks) to "
+                        "DIR/<server>-<db>-<client>.txt")
     args = parser.parse_args()
     try:
         import psutil  # noqa: F401 - the CPU columns
