@@ -4,7 +4,10 @@ thread (group commit) on its own."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
 from collections import defaultdict
 
 import pytest
@@ -209,3 +212,29 @@ def test_submitted_ingests_share_transactions_and_keep_every_answer(store, db_ur
         assert firsts.setdefault((user, r.idempotency_key), (r.first_seq, r.last_seq)) == (r.first_seq, r.last_seq)
     with pytest.raises(ConflictError):
         store.submit_ingest(tenant, "u0", _items("different", 2), idempotency_key="k0").result(60)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_forked_process_gets_a_writer_of_its_own(store):
+    tenant = store.tenant("t").id
+    store.ingest(tenant, "u", _items("parent", 1))  # the parent's writer thread is running
+    child = os.fork()
+    if child == 0:  # the child has the Store object but not the thread: it must start its own, not hang
+        code = 1
+        try:
+            for engine in (store.engines.write, store.engines.read):  # the parent's connections stay its own
+                engine.dispose(close=False)
+            code = 0 if store.ingest(tenant, "u", _items("child", 1)).last_seq == 2 else 3
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pid, status = os.waitpid(child, os.WNOHANG)
+        if pid:
+            assert os.waitstatus_to_exitcode(status) == 0
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the forked process's ingest hung")
+    assert store.ingest(tenant, "u", _items("parent again", 1)).last_seq == 3

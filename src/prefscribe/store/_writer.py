@@ -17,6 +17,7 @@ run again alone, so it fails only the job that causes it.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -38,6 +39,7 @@ class GroupWriter:
         self._begin, self._max_group = begin, max_group
         self._queue: queue.SimpleQueue[Queued | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._pid = 0  # the process that started the thread: a forked child has the object, not the thread
         self._guard = threading.Lock()  # starts the thread once; orders submit() against close()
         self._closed = False
 
@@ -49,8 +51,10 @@ class GroupWriter:
         with self._guard:
             if self._closed:
                 raise RuntimeError("the store is closed")
-            if self._thread is None:  # started on first use: a Store that never ingests has no thread
-                self._thread = threading.Thread(target=self._loop, name="prefscribe-writer", daemon=True)
+            if self._thread is None or self._pid != os.getpid():  # started on first use (in this process)
+                self._queue, self._pid = queue.SimpleQueue(), os.getpid()
+                self._thread = threading.Thread(target=self._loop, args=(self._queue,), name="prefscribe-writer",
+                                                daemon=True)
                 self._thread.start()
             self._queue.put((job, future, order))
         return future
@@ -64,14 +68,14 @@ class GroupWriter:
         if thread is not None:
             thread.join(timeout)
 
-    def _loop(self) -> None:
+    def _loop(self, jobs: queue.SimpleQueue) -> None:
         while True:
-            item = self._queue.get()
+            item = jobs.get()
             stop = item is None
             group = [] if stop else [item]
             while len(group) < self._max_group:
                 try:
-                    more = self._queue.get_nowait()
+                    more = jobs.get_nowait()
                 except queue.Empty:
                     break
                 if more is None:
