@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, select, text
@@ -238,3 +239,31 @@ def test_a_forked_process_gets_a_writer_of_its_own(store):
         os.kill(child, signal.SIGKILL)
         pytest.fail("the forked process's ingest hung")
     assert store.ingest(tenant, "u", _items("parent again", 1)).last_seq == 3
+
+
+def test_a_failed_commit_fails_the_group_and_runs_nothing_again(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'writer.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (v INTEGER)"))  # no unique key: a second run would store twice
+    transactions = []
+
+    @contextmanager
+    def begin():
+        transactions.append(1)
+        with engine.begin() as conn:
+            yield conn
+        if len(transactions) == 2:  # committed, but the answer is lost, as with a connection lost in COMMIT
+            raise OSError("connection lost during COMMIT")
+
+    writer = GroupWriter(begin)
+    gate = _held(writer)
+    futures = [writer.submit(_insert(v)) for v in range(3)]
+    gate.set()
+    for future in futures:
+        with pytest.raises(OSError):
+            future.result(30)
+    writer.close()
+    assert len(transactions) == 2
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT v FROM t ORDER BY v")).scalars().all() == [0, 1, 2]
+    engine.dispose()

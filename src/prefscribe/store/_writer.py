@@ -11,8 +11,9 @@ each caller after the COMMIT (group commit). Callers on an event loop await the 
 thread; callers on a thread block on it.
 
 A job that raises a PrefscribeError (a conflict found by a read, bad input) must have written nothing: the
-others in its transaction go on. Any other error rolls the transaction back and each job of the group is
-run again alone, so it fails only the job that causes it.
+others in its transaction go on. Any other error in a job rolls the transaction back and each job of the
+group is run again alone, so it fails only the job that causes it. An error in the COMMIT fails the whole
+group, as it would a single ingest: it may have been applied, so nothing is run again.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class GroupWriter:
 
     def _run(self, group: list[Queued]) -> None:
         outcomes: list[tuple[Future, bool, Any]] = []
+        committing = False
         try:
             with self._begin() as conn:
                 for job, future, _ in group:
@@ -97,11 +99,15 @@ class GroupWriter:
                         outcomes.append((future, True, job(conn)))
                     except PrefscribeError as exc:  # found before writing anything: the others go on
                         outcomes.append((future, False, exc))
-        except Exception as exc:  # noqa: BLE001 - handed to the callers; rolled back: nothing of the group stored
-            if len(group) == 1:
-                group[0][1].set_exception(exc)
+                committing = True
+        except Exception as exc:  # noqa: BLE001 - handed to the callers
+            if committing or len(group) == 1:
+                # A failed COMMIT may have been applied (a connection lost on the way back): running the
+                # group again could store a batch without a key twice, so its callers get the error.
+                for _, future, _ in group:
+                    future.set_exception(exc)
                 return
-            for one in group:  # alone, so the error fails only the job that causes it
+            for one in group:  # rolled back: run alone, so the error fails only the job that causes it
                 self._run([one])
             return
         for future, ok, value in outcomes:  # after COMMIT: what is acknowledged is stored
