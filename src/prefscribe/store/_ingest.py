@@ -23,8 +23,9 @@ can send the next), and psycopg prepares the statement on each connection after 
 - `batch`, `stored`: the batch row and the interactions numbered from first_seq, all batch sizes through
   one statement text (a JSON array's elements WITH ORDINALITY).
 
-A retry racing its original with the same key fails the batch's unique constraint (IntegrityError), and
-Store.ingest runs the statement again, which then finds the original in `seen`.
+A retry racing its original with the same key (in another process, or beside the writer thread) fails
+the batch's unique constraint (IntegrityError); Store.ingest, or the writer running the batch again alone,
+then finds the original in `seen`.
 """
 
 from __future__ import annotations
