@@ -96,6 +96,27 @@ def test_text_no_database_can_hold_is_refused(service, body):
     assert stored(service) == 0
 
 
+@pytest.mark.parametrize("body, refused", [
+    ("[" * 32 + "]" * 32, None), ("[" * 33 + "]" * 33, "invalid_json"),
+    ('[{"chosen": "x", "meta": {"a": "\\uD83D"}}]', "invalid_request"),   # upper-case escape
+    ('[{"chosen": "x", "meta": {"\\udfff": 1}}]', "invalid_request"),     # in a key
+    ('[{"chosen": "\\\\ud800"}]', None),                               # an escaped backslash, then text
+    ('[{"chosen": "\\ud83d\\ude00"}]', None),                           # a pair: one character
+])
+def test_strict_json_refuses_exactly_what_it_must(body, refused):
+    """loads_all skips the walk over strings when no surrogate escape is in the text and the nesting is
+    shallow: the boundaries are the same as the full check's."""
+    from prefscribe.service.errors import ApiError
+    from prefscribe.service.jsonbody import loads_all
+
+    if refused is None:
+        assert loads_all(body) == [json.loads(body)]
+        return
+    with pytest.raises(ApiError) as caught:
+        loads_all(body)
+    assert caught.value.code == refused
+
+
 def test_nul_and_surrogates_in_other_bodies_and_ids(service):
     with_profile(service)
     c, h = service.client, service.auth()

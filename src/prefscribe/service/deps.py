@@ -16,18 +16,20 @@ from .settings import Settings
 _bearer = HTTPBearer(auto_error=False, description="An API key from `prefscribe keys create --tenant NAME`.")
 
 
-def get_runtime(request: Request) -> Runtime:
+# The dependencies that only read an attribute are `async def`: FastAPI runs a plain `def` dependency in its
+# thread pool, a hop per request (and a wait for a free thread behind the requests holding one) for nothing.
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_store(runtime: RuntimeDep) -> Store:
+async def get_store(runtime: RuntimeDep) -> Store:
     return runtime.store
 
 
-def get_settings(runtime: RuntimeDep) -> Settings:
+async def get_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 

@@ -23,6 +23,9 @@ from .errors import ApiError
 MAX_DEPTH = 32          # arrays and objects inside one another
 MAX_NUMBER_CHARS = 100  # a number's literal, sign and exponent included
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# The body was decoded as strict UTF-8, so a lone surrogate can only come from a \u escape: a body with no
+# escape of D800-DFFF needs no look at its strings (the common case, and the costly part of `check`).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _invalid(message: str) -> ApiError:
@@ -58,6 +61,7 @@ def loads_all(text: str) -> list[Any]:
     """Every JSON value in `text`: one, or several one after another (JSON Lines, or JSON Lines whose
     newlines `curl -d` stripped). Each is checked as `check` does."""
     values, at, end = [], 0, len(text)
+    escapes = _SURROGATE_ESCAPE.search(text) is not None
     while True:
         while at < end and text[at] in " \t\r\n":
             at += 1
@@ -69,8 +73,21 @@ def loads_all(text: str) -> list[Any]:
             raise _invalid(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
         except RecursionError:
             raise _invalid(f"nested deeper than {MAX_DEPTH} levels") from None
-        check(value, f"$[{len(values)}]" if values or at < end else "$")
+        if escapes or not _shallow(value):  # else nothing `check` refuses can be in it
+            check(value, f"$[{len(values)}]" if values or at < end else "$")
         values.append(value)
+
+
+def _shallow(value: Any) -> bool:
+    """No array or object nested MAX_DEPTH deep, checked level by level without the paths `check` builds
+    for its messages."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    for _ in range(MAX_DEPTH):
+        if not level:
+            return True
+        level = [child for node in level for child in (node.values() if isinstance(node, dict) else node)
+                 if isinstance(child, (dict, list))]
+    return not level
 
 
 def _where(path: str, key: str | int) -> str:

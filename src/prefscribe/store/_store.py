@@ -12,16 +12,18 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
+from datetime import datetime
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import ConflictError, InputError, UserNotFoundError, VersionNotFoundError
 from ..schema import Interaction, Profile
-from . import _schema
+from . import _ingest, _schema
 from ._db import Engines, make_engines, shown_url
 from ._models import ApiKey, Batch, InteractionRow, ProfileVersion, Tenant, User, utcnow
 from ._records import (
@@ -34,6 +36,7 @@ from ._records import (
     Version,
     iso,
 )
+from ._writer import GroupWriter
 
 KEY_PREFIX = "psk_"
 
@@ -56,9 +59,11 @@ class Store:
         self.url, self.auth_ttl = url, auth_ttl
         self.engines: Engines = make_engines(url)
         self.dialect = self.engines.dialect
-        # SQLite has one writer at a time. Threads of this process queue here, in order, instead of in
-        # SQLite's busy handler, which polls with growing sleeps and makes the tail latency long.
+        # SQLite has one writer at a time. Threads of this process queue here instead of in SQLite's busy
+        # handler, which polls with growing sleeps and makes the tail latency long.
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else nullcontext()
+        # The service's ingests (submit_ingest) go to one writer thread, several per transaction (_writer).
+        self._writer = GroupWriter(self._write_connection)
         self._auth_cache: dict[str, tuple[float, TenantInfo]] = {}  # key hash -> (valid until, tenant)
         if create:
             self.create_all()
@@ -89,6 +94,7 @@ class Store:
         return shown_url(self.url)
 
     def close(self) -> None:
+        self._writer.close()
         for engine in {id(self.engines.write): self.engines.write, id(self.engines.read): self.engines.read}.values():
             engine.dispose()
 
@@ -235,14 +241,11 @@ class Store:
                idempotency_key: str | None = None) -> IngestResult:
         """Append a batch for a user (created on first sight). The same idempotency key again is a no-op
         that returns the batch's seqs with the user's current counts; the same key with a different batch is
-        a conflict."""
-        if not items:
-            raise InputError("an empty batch: send at least one interaction")
-        digest = batch_hash(items)
-        now = utcnow()
-        rows = [{"context": item.context, "chosen": item.chosen, "rejected": item.rejected, "item_id": item.id,
-                 "timestamp": item.timestamp, "domain": item.domain, "meta": item.meta, "created_at": now}
-                for item in items]
+        a conflict. On SQLite this waits for the writer thread (one writer at a time anyway); on PostgreSQL
+        it runs on the calling thread, beside other callers'."""
+        if self.dialect == "sqlite":
+            return self.submit_ingest(tenant_id, user_id, items, idempotency_key).result()
+        rows, digest, now = _ingest_rows(items)
         try:
             return self._ingest(tenant_id, user_id, rows, digest, idempotency_key, now)
         except IntegrityError:
@@ -252,42 +255,34 @@ class Store:
                 raise
             return self._ingest(tenant_id, user_id, rows, digest, idempotency_key, now)
 
+    def submit_ingest(self, tenant_id: int, user_id: str, items: Sequence[Interaction],
+                      idempotency_key: str | None = None) -> Future[IngestResult]:
+        """ingest() handed to the writer thread: the future is done once the batch is committed, so an
+        event loop can await it without holding a thread. The writer runs what waits in one transaction
+        (one COMMIT for many batches), its batches in the order of their users, so that writers of several
+        processes lock PostgreSQL's user rows in one order. A retry racing its original in another process
+        fails the group (the batch's unique key); each batch is then run again alone, and the retry finds
+        the original."""
+        rows, digest, now = _ingest_rows(items)
+        return self._writer.submit(lambda conn: self._ingest_on(conn, tenant_id, user_id, rows, digest,
+                                                                idempotency_key, now), order=(tenant_id, user_id))
+
     def _ingest(self, tenant_id: int, user_id: str, rows: list[dict], digest: str, key: str | None,
                 now) -> IngestResult:
-        """One transaction of at most four statements: the retry check (with a key), the user row upserted
-        with its counter raised by the batch size (which locks it until commit, so seqs have no gaps), the
-        batch, and the interactions in one multi-row INSERT."""
-        n = len(rows)
         with self._write_connection() as s:
-            if key is not None:
-                seen = s.execute(
-                    select(Batch.first_seq, Batch.last_seq, Batch.body_hash, User.interaction_count,
-                           User.covered_through)
-                    .join(User, User.id == Batch.user_id)
-                    .where(User.tenant_id == tenant_id, User.external_id == user_id, Batch.idempotency_key == key)
-                ).first()
-                if seen is not None:
-                    if seen.body_hash != digest:
-                        raise ConflictError(f"idempotency key {key!r} was already used for a different batch "
-                                            "of this user: use a new key for new data")
-                    return IngestResult(user_id, seen.last_seq - seen.first_seq + 1, seen.first_seq,
-                                        seen.last_seq, True, key, seen.interaction_count,
-                                        seen.interaction_count - seen.covered_through)
-            upsert = (self._insert(User)
-                      .values(tenant_id=tenant_id, external_id=user_id, interaction_count=n, created_at=now,
-                              updated_at=now)
-                      .on_conflict_do_update(index_elements=["tenant_id", "external_id"],
-                                             set_={"interaction_count": User.interaction_count + n,
-                                                   "updated_at": now})
-                      .returning(User.id, User.interaction_count, User.covered_through))
-            user_pk, last, covered = s.execute(upsert).one()
-            first = last - n + 1
-            batch_id = s.execute(insert(Batch).values(user_id=user_pk, idempotency_key=key, body_hash=digest,
-                                                      first_seq=first, last_seq=last, created_at=now)
-                                 .returning(Batch.id)).scalar_one()
-            s.execute(insert(InteractionRow), [{**row, "user_id": user_pk, "batch_id": batch_id, "seq": first + i}
-                                               for i, row in enumerate(rows)])
-            return IngestResult(user_id, n, first, last, False, key, last, last - covered)
+            return self._ingest_on(s, tenant_id, user_id, rows, digest, key, now)
+
+    def _ingest_on(self, s: Connection, tenant_id: int, user_id: str, rows: list[dict], digest: str,
+                   key: str | None, now) -> IngestResult:
+        """One batch in the transaction of `s` (the statements: _ingest). Raises ConflictError only before
+        writing anything (see _writer)."""
+        run = _ingest.on_postgresql if self.dialect == "postgresql" else _ingest.on_sqlite
+        done = run(s, tenant_id, user_id, rows, digest, key, now)
+        if done.duplicate:
+            return _retried(user_id, key, digest, done.first_seq, done.last_seq, done.body_hash,
+                            done.interaction_count, done.covered_through)
+        n, last = len(rows), done.interaction_count
+        return IngestResult(user_id, n, last - n + 1, last, False, key, last, last - done.covered_through)
 
     def interactions(self, tenant_id: int, user_id: str, limit: int = 50,
                      before: int | None = None) -> list[StoredInteraction]:
@@ -489,6 +484,28 @@ class Store:
         with self._write() as s:
             s.execute(update(User).where(User.id == user_pk, User.lease_owner == owner)
                       .values(lease_owner=None, lease_until=None).execution_options(synchronize_session=False))
+
+
+def _ingest_rows(items: Sequence[Interaction]) -> tuple[list[dict], str, datetime]:
+    """The interactions table's values for a batch, its body hash (what a retry must match) and the time."""
+    if not items:
+        raise InputError("an empty batch: send at least one interaction")
+    now = utcnow()
+    rows = [{"context": item.context, "chosen": item.chosen, "rejected": item.rejected, "item_id": item.id,
+             "timestamp": item.timestamp, "domain": item.domain, "meta": item.meta, "created_at": now}
+            for item in items]
+    return rows, batch_hash(items), now
+
+
+def _retried(user_id: str, key: str, digest: str, first_seq: int, last_seq: int, body_hash: str,
+             interactions: int, covered_through: int) -> IngestResult:
+    """The answer to a batch whose idempotency key was seen: its own seqs and the user's counts now, or a
+    conflict when the key came with a different batch."""
+    if body_hash != digest:
+        raise ConflictError(f"idempotency key {key!r} was already used for a different batch of this user: use a "
+                            "new key for new data")
+    return IngestResult(user_id, last_seq - first_seq + 1, first_seq, last_seq, True, key, interactions,
+                        interactions - covered_through)
 
 
 def _interaction(row: InteractionRow) -> Interaction:

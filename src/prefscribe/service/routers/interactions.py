@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from ...schema import Interaction
@@ -110,7 +110,9 @@ async def add_interactions(
     settings = runtime.settings
     items, key = parse_batch(request.state.json_values, idempotency_key, max_items=settings.max_batch_items,
                              max_chars=settings.max_field_chars)
-    result = await run_in_threadpool(runtime.store.ingest, tenant.id, user_id, items, key)
+    # The store's writer thread runs it, with the others waiting, in one transaction: no request thread
+    # is held while it waits its turn.
+    result = await asyncio.wrap_future(runtime.store.submit_ingest(tenant.id, user_id, items, key))
     if result.duplicate:
         response.status_code = 200
     due = result.pending >= settings.update_every
