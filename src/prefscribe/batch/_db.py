@@ -77,7 +77,7 @@ class DbUpdater:
 
 def run_db(config: BatchConfig) -> Summary:
     from ..store import Store
-    from ._job import partitions, ray_module, rejects
+    from ._job import col, partitions, ray_module, rejects
     from ._rows import expand, source_rows
 
     ray = ray_module()
@@ -93,7 +93,7 @@ def run_db(config: BatchConfig) -> Summary:
         summary.rows_rejected = (write_rejects(config.out, rejects(rows)) if config.out
                                  else sum(1 for _ in rejects(rows)))
         tenant = store.tenant(config.tenant or "")
-        items = rows.filter(lambda r: r["kind"] == ITEM)
+        items = rows.filter(expr=col("kind") == ITEM)
         ingested = (items.groupby("user_id", num_partitions=partitions(summary.rows_read))
                     .map_groups(_ingest_group, batch_format="pyarrow",
                                 fn_kwargs={"db": config.db, "tenant_id": tenant.id}))

@@ -169,6 +169,7 @@ def run_http(todo, settings: ModelSettings, config, run: int):
     from ray.data.llm import HttpRequestProcessorConfig, build_processor
 
     from ..llm import load_backend
+    from ._job import col
 
     backend = load_backend(settings.model)
     if not hasattr(backend, "chat_request"):
@@ -185,8 +186,8 @@ def run_http(todo, settings: ModelSettings, config, run: int):
     for step in range(steps):
         planned = state.map_batches(_plan_step, batch_format="pyarrow", fn_kwargs={**kwargs, "step": step})
         planned = planned.materialize()
-        asked = processor(planned.filter(lambda r: bool(r["request"])))
-        rest = planned.filter(lambda r: not r["request"])
+        asked = processor(planned.filter(expr=col("request") != ""))
+        rest = planned.filter(expr=col("request") == "")
         state = (asked.union(rest).map_batches(_finish_step, batch_format="pyarrow",
                                                fn_kwargs={**kwargs, "step": step}).materialize())
     return state.map_batches(_write_rows, batch_format="pyarrow",

@@ -46,6 +46,15 @@ def ray_module():
     return ray
 
 
+def col(name: str):
+    """A column in a Ray Data filter expression: evaluated on Arrow batches, not row by row in Python (Ray
+    warns on every lambda filter)."""
+    ray_module()
+    from ray.data.expressions import col as column
+
+    return column(name)
+
+
 def connect(config: BatchConfig) -> None:
     """Join the cluster at `address`, or start a local Ray, unless this process is already connected."""
     ray = ray_module()
@@ -170,7 +179,7 @@ def build_plan(config: BatchConfig, run_key: str, write: bool = True):
         plan.rows_rejected = write_rejects(config.out, rejects(rows))
     else:
         plan.rows_rejected = sum(1 for _ in rejects(rows))
-    grouped = rows.filter(lambda r: r["kind"] == ITEM)
+    grouped = rows.filter(expr=col("kind") == ITEM)
     if config.past:
         past = _past_path(config.past)
         if not exists(past):
@@ -178,7 +187,7 @@ def build_plan(config: BatchConfig, run_key: str, write: bool = True):
         grouped = grouped.union(ray.data.read_parquet(past).map(_past_row))
     parts = part_files(config.out) if config.out else []
     if parts:
-        done = ray.data.read_parquet(parts).filter(lambda r: r["status"] in ("done", "unchanged"))
+        done = ray.data.read_parquet(parts).filter(expr=col("status").is_in(["done", "unchanged"]))
         grouped = grouped.union(done.map(_done_row))
     stepping = Stepping(chunk=config.chunk, segments=config.segments)
     planned = (grouped.groupby("user_id", num_partitions=partitions(plan.rows_read))
@@ -213,7 +222,7 @@ def partitions(rows: int) -> int:
 def rejects(rows):
     """The rejected rows of the read, as rejects.jsonl holds them."""
     return ({"source": r["source"], "line": r["line"], "reason": r["reason"], "row": r["payload"]}
-            for r in rows.filter(lambda r: r["kind"] == "reject").iter_rows())
+            for r in rows.filter(expr=col("kind") == "reject").iter_rows())
 
 
 def _past_path(past: str) -> str:
@@ -251,7 +260,7 @@ def run_files(config: BatchConfig) -> Summary:
     settings = model_settings(config)
     _, planned, plan = build_plan(config, settings.run_key())
     tallies = []
-    todo = planned.filter(lambda r: r["action"] == "run")
+    todo = planned.filter(expr=col("action") == "run")
     if plan.actions.get("run"):
         if _use_http(config):
             from ._http import run_http
@@ -263,7 +272,7 @@ def run_files(config: BatchConfig) -> Summary:
                                      fn_constructor_kwargs={"settings": settings, "out": config.out, "run": run})
             tallies.append(stage.materialize())
     if plan.actions.get("unchanged"):
-        carried = planned.filter(lambda r: r["action"] == "unchanged")
+        carried = planned.filter(expr=col("action") == "unchanged")
         tallies.append(carried.map_batches(_unchanged_stage, batch_size=4096, batch_format="pyarrow",
                                            fn_kwargs={"out": config.out, "run": run}).materialize())
     users_written = consolidate(config.out, planned)
@@ -339,7 +348,7 @@ def dry_run(config: BatchConfig) -> Plan:
     connect(config)
     settings = model_settings(config)
     _, planned, plan = build_plan(config, settings.run_key(), write=False)
-    plan.est_prompt_tokens = estimate_tokens(planned.filter(lambda r: r["action"] == "run"), config)
+    plan.est_prompt_tokens = estimate_tokens(planned.filter(expr=col("action") == "run"), config)
     return plan
 
 
