@@ -1,14 +1,18 @@
 """The embedded model on each CPU engine, same workloads, one table: which runtime the embedded default uses.
 
-    python bench/bench_engines.py --size 1.5b --runs 3                 # torch vs ct2
-    python bench/bench_engines.py --size 0.5b --runs 3 --agreement 200
+    python bench/bench_engines.py --size 1.5b --runs 3                 # every engine, against torch
+    python bench/bench_engines.py --engines torch-fp32,ct2,ort --baseline torch-fp32 --users 4 --agreement 0
+    python bench/bench_engines.py --engines torch-fp32,ort --baseline torch-fp32 --agreement 20 --no-speed
     python bench/bench_engines.py --cold                               # also time first-use conversion
 
 Every engine runs in its own subprocess (its peak RSS is its own) through the project's own code path
 (`load_backend("embedded:<size>+<engine>")`, Inferrer, Judge). Times are medians of --runs runs; ratios are
-against the torch engine measured in the same run. Agreement compares each engine's answers with torch's on
+against the baseline engine (--baseline, default the first) measured in the same run. Agreement compares each
+engine's answers with the baseline's on
 real P-Soups judge tasks ($PREFSCRIBE_DATA): two-way probabilities, choices, likelihood rankings and whether
-greedy profiles parse. The decode floor is the bytes of weights read per token over this machine's measured
+greedy profiles parse. On a CPU without native bf16 the torch engine emulates it (a 1,000-token prompt takes
+minutes): compare against torch-fp32 there, with fewer users (--users) if time is short. The decode floor is
+the bytes of weights read per token over this machine's measured
 memory bandwidth.
 """
 
@@ -28,7 +32,7 @@ from pathlib import Path
 from bench_core import _timed  # the same median-of-runs timer (bench/ is on the path when run as a script)
 
 DATA = Path(os.environ.get("PREFSCRIBE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
-ENGINES = ("torch", "ct2")
+ENGINES = ("torch", "torch-fp32", "ct2", "ort")
 
 
 def _spec(size: str, engine: str) -> str:
@@ -81,7 +85,7 @@ def part_cold(size: str, engine: str, runs: int) -> dict:
         return {"cold_load_s": time.perf_counter() - start}
 
 
-def part_speed(size: str, engine: str, runs: int) -> dict:
+def part_speed(size: str, engine: str, runs: int, users: int = 16) -> dict:
     from prefscribe.infer import InferConfig, InferJob, Inferrer
     from prefscribe.judge import ChoiceTask, Judge
     from prefscribe.llm import load_backend
@@ -100,7 +104,7 @@ def part_speed(size: str, engine: str, runs: int) -> dict:
     prompt_tokens = first[0].usage.prompt_tokens
     decode_tps = (profile[0].usage.completion_tokens - 1) / max(profile_s - prefill_s, 1e-9)
 
-    users = [InferJob(_history_of_tokens(backend, 300, i)) for i in range(16)]
+    users = [InferJob(_history_of_tokens(backend, 300, i)) for i in range(users)]
     batch_writer = writer(64)
     one_by_one, _ = _timed(lambda: [batch_writer.run([job]) for job in users], 1)
     batched, _ = _timed(lambda: batch_writer.run(users), 1)
@@ -134,7 +138,7 @@ def part_answers(size: str, engine: str, runs: int, n: int = 200, out: str = "")
     likely = Judge(backend, method="likelihood", cache=None).choose_many(tasks[: max(1, n // 4)])
     writer = Inferrer(backend, InferConfig(style="direct", sampling=Sampling(max_new_tokens=200, temperature=0.0)),
                       cache=None)
-    profiles = writer.run([InferJob(u.history) for u in users[:10]])
+    profiles = writer.run([InferJob(u.history) for u in users[:min(10, max(2, n // 10))]])
     answers = {"p_first": [[o.p_first for o in c.orders] for c in judged], "choice": [c.choice for c in judged],
                "likelihood_p_a": [c.p_a for c in likely],
                "parsed": [isinstance(p, Profile) for p in profiles]}
@@ -182,29 +186,34 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--agreement", type=int, default=200, help="P-Soups judge tasks compared (0: skip)")
     parser.add_argument("--cold", action="store_true", help="also time first use with an empty model cache")
+    parser.add_argument("--baseline", help="the engine ratios are against (default: the first of --engines)")
+    parser.add_argument("--users", type=int, default=16, help="users in the batched-vs-one-at-a-time lines")
+    parser.add_argument("--no-speed", action="store_true", help="only the agreement part")
     parser.add_argument("--part", help=argparse.SUPPRESS)
     parser.add_argument("--engine", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.part:  # child process: one part on one engine, JSON with its peak RSS
-        kwargs = {"n": args.agreement, "out": args.out} if args.part == "answers" else {}
+        kwargs = ({"n": args.agreement, "out": args.out} if args.part == "answers" else
+                  {"users": args.users} if args.part == "speed" else {})
         result = PARTS[args.part](args.size, args.engine, args.runs, **kwargs)
         result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print("RESULT " + json.dumps(result))
         return
 
     engines = args.engines.split(",")
+    args.baseline = args.baseline or engines[0]
     rows: dict[str, dict] = {e: {} for e in engines}
     answers: dict[str, dict] = {}
     for engine in engines:
         rows[engine].update(_child("load", args.size, engine, 1))  # first: converts if needed
-        rows[engine]["warm_load_s"] = statistics.median(
-            _child("load", args.size, engine, 1)["warm_load_s"] for _ in range(args.runs))
-        if args.cold:
-            rows[engine].update(_child("cold", args.size, engine, 1))
-        speed = _child("speed", args.size, engine, args.runs)
-        rows[engine].update(speed)
-        print(engine, json.dumps(rows[engine]), flush=True)
+        if not args.no_speed:
+            rows[engine]["warm_load_s"] = statistics.median(
+                _child("load", args.size, engine, 1)["warm_load_s"] for _ in range(args.runs))
+            if args.cold:
+                rows[engine].update(_child("cold", args.size, engine, 1))
+            rows[engine].update(_child("speed", args.size, engine, args.runs, ["--users", str(args.users)]))
+            print(engine, json.dumps(rows[engine]), flush=True)
         if args.agreement:
             with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
                 _child("answers", args.size, engine, 1, ["--out", fh.name, "--agreement", str(args.agreement)])
@@ -215,7 +224,8 @@ def main() -> None:
 
 def _print_table(args, engines: list[str], rows: dict, answers: dict, bandwidth: float) -> None:
     load = os.getloadavg()
-    base = rows.get("torch")
+    baseline = args.baseline
+    base = rows.get(baseline)
     print(f"\n## bench_engines, embedded:{args.size}, median of {args.runs} runs, {os.cpu_count()} cores, "
           f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}\n")
     print("| measure | " + " | ".join(engines) + " |\n|---|" + "---|" * len(engines))
@@ -228,9 +238,9 @@ def _print_table(args, engines: list[str], rows: dict, answers: dict, bandwidth:
                 cells.append("-")
                 continue
             cell = fmt.format(value)
-            if base and e != "torch" and base.get(key):
+            if base and e != baseline and base.get(key):
                 ratio = base[key] / value if lower_is_better else value / base[key]
-                cell += f" ({ratio:.2f}x torch)"
+                cell += f" ({ratio:.2f}x {baseline})"
             cells.append(cell)
         print(f"| {label} | " + " | ".join(cells) + " |")
 
@@ -240,21 +250,21 @@ def _print_table(args, engines: list[str], rows: dict, answers: dict, bandwidth:
     line("decode tokens/s", "decode_tps", "{:.1f}", lower_is_better=False)
     tokens = rows[engines[0]].get("profile_tokens", ["?", "?"])
     line(f"one profile ({tokens[0]} prompt + {tokens[1]} new tokens)", "profile_s", "{:.1f} s")
-    line("16 users one at a time (300-token histories, 64 new)", "sequential_s", "{:.1f} s")
-    line("16 users batched", "batched_s", "{:.1f} s")
+    line(f"{args.users} users one at a time (300-token histories, 64 new)", "sequential_s", "{:.1f} s")
+    line(f"{args.users} users batched", "batched_s", "{:.1f} s")
     print("| batched speedup | " + " | ".join(f"{rows[e]['sequential_s'] / rows[e]['batched_s']:.2f}x"
-                                             for e in engines) + " |")
+                                             if rows[e].get("batched_s") else "-" for e in engines) + " |")
     line("choice, both orders", "choose_s", "{:.2f} s")
     line("likelihood choice", "likelihood_s", "{:.2f} s")
     line("peak RSS (speed part)", "peak_rss_mib", "{:.0f} MiB")
-    if "torch" in answers:
+    if baseline in answers:
         for e in engines:
-            if e != "torch" and e in answers:
-                a = _agreement(answers["torch"], answers[e])
-                print(f"| agreement {e} vs torch | two-way P max diff {a['max_p_diff']:.3f} (mean "
+            if e != baseline and e in answers:
+                a = _agreement(answers[baseline], answers[e])
+                print(f"| agreement {e} vs {baseline} | two-way P max diff {a['max_p_diff']:.3f} (mean "
                       f"{a['mean_p_diff']:.3f}); same choice {a['same_choice']:.1%} of {a['n']}; likelihood same "
                       f"ranking {a['likelihood_same_rank']:.1%} of {a['likelihood_n']}; greedy profiles parse "
-                      f"{a['parsed']} (torch {sum(answers['torch']['parsed'])}/{len(answers['torch']['parsed'])}) |")
+                      f"{a['parsed']} ({baseline} {sum(answers[baseline]['parsed'])}/{len(answers[baseline]['parsed'])}) |")
     params = {"1.5b": 1.54e9, "0.5b": 0.49e9}[args.size]
     print(f"\nMeasured read bandwidth {bandwidth:.1f} GB/s. Decode floor (weights read per token / bandwidth): "
           f"bf16 {params * 2 / bandwidth / 1e9 * 1000:.0f} ms/token ({bandwidth * 1e9 / (params * 2):.1f} tok/s), "

@@ -106,6 +106,8 @@ def test_the_embedded_engine_is_named_in_the_spec(monkeypatch):
         == "embedded:1.5b"
     monkeypatch.setenv("PREFSCRIBE_ENGINE", "torch")
     assert engine_from_env() == "torch"
+    monkeypatch.setenv("PREFSCRIBE_ENGINE", "ORT ")
+    assert engine_from_env() == "ort" and parse_spec("embedded:1.5b+torch-fp32").engine == "torch-fp32"
     monkeypatch.setenv("PREFSCRIBE_ENGINE", "gguf")
     with pytest.raises(ModelSpecError, match="PREFSCRIBE_ENGINE"):
         engine_from_env()
@@ -125,3 +127,18 @@ def test_a_damaged_conversion_is_detected_by_its_manifest(tmp_path):
     assert _verify(folder)
     (folder / "model.bin").write_bytes(b"weightz")
     assert not _verify(folder)
+
+
+def test_without_an_engine_named_the_cpu_picks_one(monkeypatch):
+    """bf16 where the CPU multiplies it natively; elsewhere float32 (torch emulates bf16 several times slower)."""
+    import torch
+
+    from prefscribe.llm import hf
+    from prefscribe.llm.embedded import default_engine, engine_from_env
+
+    monkeypatch.delenv("PREFSCRIBE_ENGINE", raising=False)
+    for native, engine, dtype in ((True, "torch", "bfloat16"), (False, "torch-fp32", "float32")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda n=native: n, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+        assert hf.native_bf16() is native and hf.cpu_dtype() == dtype
+        assert default_engine() == engine == engine_from_env()

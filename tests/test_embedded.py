@@ -21,7 +21,10 @@ def test_infer_stream_update_and_choose_on_the_default_model(tmp_path):
     first = runner.invoke(app, ["infer", str(early), "--json"])
     assert first.exit_code == 0, first.output
     profile = json.loads(first.stdout)
-    assert profile["model"] == "embedded:1.5b+torch" and profile["covers"] == 4
+    # The engine this CPU runs by default (bf16 torch where bf16 is native, float32 torch elsewhere) is named.
+    from prefscribe.llm.embedded import default_engine
+
+    assert profile["model"] == f"embedded:1.5b+{default_engine()}" and profile["covers"] == 4
     assert len(profile["profile"].split()) >= 8 and profile["usage"]["completion_tokens"] > 0
     (tmp_path / "p1.json").write_text(first.stdout)
 
@@ -41,23 +44,27 @@ def test_infer_stream_update_and_choose_on_the_default_model(tmp_path):
     assert data["choice"] in ("a", "b") and all(0 < o["p_first"] < 1 for o in data["orders"])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="CTranslate2 int8 misses the issue's 0.03 agreement bar on real judge prompts "
-                   "(0.042 on one of these; a decision near 0.5 flips): the reason ct2 is opt-in, not the default")
-def test_the_int8_engine_agrees_with_the_torch_path_within_the_bar_for_a_default_engine():
-    """The opt-in engine (CTranslate2, int8) against the default (transformers bf16) on the same P-Soups judge
-    prompts, both orders, gold personas as profiles: the bar a default engine must meet is two-way probabilities
-    within 0.03 (issue 11). Both engines are deterministic, so this fails the same way every run; if an engine
-    change makes it pass, the strict xfail says so and ct2 can be reconsidered (bench_engines.py, 60 tasks)."""
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="the quantized engines miss the 0.03 agreement bar "
+                   "on real judge prompts (a decision near 0.5 flips): the reason neither is the default")
+@pytest.mark.parametrize("engine", ["ct2", "ort"])
+def test_a_quantized_engine_agrees_with_the_torch_path_within_the_bar_for_a_default_engine(engine):
+    """The opt-in engines (CTranslate2 int8, ONNX Runtime GenAI int4) against the torch path this CPU runs by
+    default (bf16 where native, float32 elsewhere) on the same P-Soups judge prompts, both orders, gold personas
+    as profiles. The bar a default engine must meet is two-way probabilities within 0.03 (issue 11); both miss
+    it, which is why neither is the default (bench_engines.py: ct2 up to 0.064 on 200 tasks against bf16, ort
+    up to 0.155 on 20 against float32). Both are deterministic: if an engine change brings one within the bar,
+    the strict xfail says so and the engine can be reconsidered as a default."""
     from prefscribe.data import load
     from prefscribe.judge import ChoiceTask, Judge
     from prefscribe.llm import load_backend
+    from prefscribe.llm.embedded import default_engine
 
     from .conftest import DATA
 
     users = load("psoups", DATA / "psoups" / "student_phd.json", limit=4, seed=0)
     tasks = [ChoiceTask(a=u.target.chosen, b=u.target.rejected, context=u.target.context,
                         preference=u.gold_preference) for u in users]
-    int8 = Judge(load_backend("embedded:1.5b+ct2")).choose_many(tasks)
-    bf16 = Judge(load_backend("embedded:1.5b+torch")).choose_many(tasks)
-    diffs = [abs(a.p_first - b.p_first) for fast, slow in zip(int8, bf16) for a, b in zip(fast.orders, slow.orders)]
+    quantized = Judge(load_backend(f"embedded:1.5b+{engine}")).choose_many(tasks)
+    reference = Judge(load_backend(f"embedded:1.5b+{default_engine()}")).choose_many(tasks)
+    diffs = [abs(a.p_first - b.p_first) for q, r in zip(quantized, reference) for a, b in zip(q.orders, r.orders)]
     assert len(diffs) == 8 and max(diffs) < 0.03, diffs

@@ -52,19 +52,26 @@ MODELS: dict[str, EmbeddedModel] = {
     ),
 }
 DEFAULT_SIZE = "1.5b"
-# The runtimes the embedded models can run on: "torch" (transformers, bf16; also the `hf:` path) and "ct2"
-# (CTranslate2, int8 weights). bench/bench_engines.py measured on this CPU: ct2 writes one profile 1.4x faster but
-# batches 16 users 1.7x slower, judges at the same speed and peaks higher in memory, so torch stays the default
-# (docs/results/engines.md). PREFSCRIBE_ENGINE or a spec suffix (`embedded:1.5b+ct2`) picks one.
-ENGINES = ("torch", "ct2")
-DEFAULT_ENGINE = "torch"
+# The runtimes the embedded models can run on: "torch" (transformers, bf16; also the `hf:` path), "torch-fp32"
+# (the same in float32), "ct2" (CTranslate2, int8 weights) and "ort" (ONNX Runtime GenAI, int4 weights).
+# bf16 is fast only where the CPU multiplies bf16 natively (AVX-512 BF16 or AMX): on an AVX2-only AMD EPYC
+# the 1.5B read prompts at 7 tokens/s in bf16 against 33 in float32 (docs/results/engines.md). So the default
+# is "torch" where bf16 is native and "torch-fp32" elsewhere. PREFSCRIBE_ENGINE or a spec suffix
+# (`embedded:1.5b+ort`) picks one; the engine is part of every cache key, so their results never mix.
+ENGINES = ("torch", "torch-fp32", "ct2", "ort")
 MANIFEST = "prefscribe_manifest.json"
+
+
+def default_engine() -> str:
+    from .hf import native_bf16
+
+    return "torch" if native_bf16() else "torch-fp32"
 
 
 def engine_from_env() -> str:
     from ..errors import ModelSpecError
 
-    engine = (os.environ.get("PREFSCRIBE_ENGINE") or DEFAULT_ENGINE).strip().lower()
+    engine = (os.environ.get("PREFSCRIBE_ENGINE") or "").strip().lower() or default_engine()
     if engine not in ENGINES:
         raise ModelSpecError(f"PREFSCRIBE_ENGINE={engine!r} is not an engine; use one of {', '.join(ENGINES)}")
     return engine
@@ -160,9 +167,23 @@ def ct2_dir(size: str = DEFAULT_SIZE) -> Path:
     """The CTranslate2 int8 model, converted once from the bf16 folder and verified on every load."""
     from . import ct2
 
+    return _engine_dir(size, "ctranslate2", ct2.engine_version(), ct2.QUANTIZATION, ct2.convert, "about a minute")
+
+
+def ort_dir(size: str = DEFAULT_SIZE) -> Path:
+    """The ONNX Runtime GenAI int4 model, converted once from the bf16 folder and verified on every load."""
+    from . import ort
+
+    return _engine_dir(size, "onnxruntime-genai", ort.engine_version(), ort.PRECISION, ort.convert,
+                       "one to two minutes")
+
+
+def _engine_dir(size: str, engine: str, version: str, quantization: str, convert, duration: str) -> Path:
+    """A CPU engine's copy of an embedded model, keyed by the GGUF's sha256, the engine's version and the
+    quantization; converted from the bf16 folder on first use, rebuilt if its files fail verification."""
     model = MODELS[size]
-    version = ct2.engine_version()
-    out = cache_root() / "ct2" / f"{model.name}-{model.sha256[:12]}-ct2-{version}-{ct2.QUANTIZATION}"
+    short = {"ctranslate2": "ct2", "onnxruntime-genai": "ort"}.get(engine, engine)
+    out = cache_root() / short / f"{model.name}-{model.sha256[:12]}-{short}-{version}-{quantization}"
     if (out / MANIFEST).exists():
         if _verify(out):
             return out
@@ -172,11 +193,11 @@ def ct2_dir(size: str = DEFAULT_SIZE) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     from rich.console import Console
 
-    with Console(stderr=True).status(f"Converting {model.name} for CTranslate2 {version} "
-                                     f"({ct2.QUANTIZATION}, once; about a minute)"):
-        ct2.convert(source, staging)
-    _write_manifest(staging, {"model": model.name, "gguf_sha256": model.sha256, "engine": "ctranslate2",
-                              "engine_version": version, "quantization": ct2.QUANTIZATION})
+    with Console(stderr=True).status(f"Converting {model.name} for {engine} {version} "
+                                     f"({quantization}, once; {duration})"):
+        convert(source, staging)
+    _write_manifest(staging, {"model": model.name, "gguf_sha256": model.sha256, "engine": engine,
+                              "engine_version": version, "quantization": quantization})
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
     return out

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import ModelUnavailableError
 from ._chat import ChatTokenizer
+from ._prefix import common_prefix_length, prefix_groups
 from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling
 
 
@@ -23,6 +24,19 @@ def _torch():
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return torch
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX). Elsewhere torch emulates bf16
+    matmuls, several times slower than float32 (measured on an AVX2-only AMD EPYC: docs/results/engines.md)."""
+    cpu = _torch().cpu
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private, so looked up defensively
+    return any(getattr(cpu, name, lambda: False)() for name in checks)
+
+
+def cpu_dtype() -> str:
+    """The dtype local weights load in by default: bf16 where the CPU runs it natively, float32 elsewhere."""
+    return "bfloat16" if native_bf16() else "float32"
 
 
 class HFBackend(ChatTokenizer):
@@ -45,11 +59,7 @@ class HFBackend(ChatTokenizer):
 
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(path))
-            if dtype == "auto":
-                # bf16 on CPU uses AMX/AVX-512 kernels where present; it is ~2.5x faster than fp32 here.
-                torch_dtype = torch.bfloat16
-            else:
-                torch_dtype = getattr(torch, dtype)
+            torch_dtype = getattr(torch, cpu_dtype() if dtype == "auto" else dtype)
             with _no_loading_bar():
                 model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
         except OSError as exc:
@@ -107,13 +117,13 @@ class HFBackend(ChatTokenizer):
         option_ids = [self._option_token(prefill, o) for o in options]
         with torch.inference_mode():
             hidden = torch.cat([self._group_hidden([encoded[i] for i in group])
-                                for group in _prefix_groups(encoded)])
+                                for group in prefix_groups(encoded)])
             logprobs = self._token_logprobs(hidden, option_ids)
         return [OptionScores(logprobs=[float(x) for x in logprobs[row]], prompt_tokens=len(encoded[row]))
                 for row in range(len(encoded))]
 
     def _group_hidden(self, encoded: list[list[int]]):
-        shared = _common_prefix_length(encoded)
+        shared = common_prefix_length(encoded)
         if shared >= 16 and len(encoded) > 1:
             return self._last_hidden_shared_prefix(encoded, shared)
         return self._last_hidden(encoded)
@@ -264,31 +274,3 @@ def _as_list(value) -> list[int]:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [int(value)]
-
-
-def _prefix_groups(sequences: list[list[int]]) -> list[list[int]]:
-    """Indices of runs of consecutive sequences that share more than the whole batch does (e.g. the two
-    orders of one judgement in a batch of many): each run's prefix is then computed once for the run."""
-    if len(sequences) < 2:
-        return [list(range(len(sequences)))]
-    joins = [_common_prefix_length(sequences[i - 1:i + 1]) for i in range(1, len(sequences))]
-    floor = min(joins)
-    if max(joins) == floor:  # nothing shared beyond the common prefix: one batch
-        return [list(range(len(sequences)))]
-    groups = [[0]]
-    for i, join in enumerate(joins, start=1):
-        if join == floor:
-            groups.append([])
-        groups[-1].append(i)
-    return groups
-
-
-def _common_prefix_length(sequences: list[list[int]]) -> int:
-    if not sequences:
-        return 0
-    n = min(map(len, sequences)) - 1  # keep at least one token per sequence for the suffix pass
-    first = sequences[0]
-    for i in range(n):
-        if any(seq[i] != first[i] for seq in sequences[1:]):
-            return i
-    return max(n, 0)

@@ -22,7 +22,7 @@ def register(kind: str, factory: Factory) -> None:
 
 
 def _embedded(spec: ModelSpec) -> Backend:
-    from .embedded import converted_dir, ct2_dir, engine_from_env
+    from .embedded import converted_dir, ct2_dir, engine_from_env, ort_dir
 
     engine = spec.engine or engine_from_env()
     # The engine is part of the spec every cache key and result carries, so the two never mix.
@@ -32,9 +32,14 @@ def _embedded(spec: ModelSpec) -> Backend:
         from .ct2 import CT2Backend
 
         return CT2Backend.from_path(ct2_dir(spec.name), spec=name, context_window=8192)
+    if engine == "ort":
+        from .ort import ORTBackend
+
+        return ORTBackend.from_path(ort_dir(spec.name), spec=name, context_window=8192)
     from .hf import HFBackend
 
-    return HFBackend.from_path(converted_dir(spec.name), spec=name, thinks=False, context_window=8192)
+    dtype = "float32" if engine == "torch-fp32" else "bfloat16"
+    return HFBackend.from_path(converted_dir(spec.name), spec=name, dtype=dtype, thinks=False, context_window=8192)
 
 
 def _hf(spec: ModelSpec) -> Backend:
