@@ -1,10 +1,23 @@
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from prefscribe.cli import app
+from prefscribe.llm import hf, load_backend
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def bf16_tiny_model(monkeypatch):
+    """The tiny random model in bf16 on every CPU: whether a random model's reply parses as a profile depends on
+    its dtype, and `hf:` models load in the CPU's dtype (float32 where bf16 is not native). These tests are about
+    the demo's output, so they pin the dtype in which the tiny model happens to write profiles."""
+    monkeypatch.setattr(hf, "cpu_dtype", lambda: "bfloat16")
+    load_backend.cache_clear()  # a backend loaded by an earlier test in the CPU's dtype
+    yield
+    load_backend.cache_clear()
 
 
 def test_demo_json_shows_p_true_without_with_own_and_with_another_users_profile(tiny_model_dir):
