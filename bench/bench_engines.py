@@ -8,12 +8,11 @@
 Every engine runs in its own subprocess (its peak RSS is its own) through the project's own code path
 (`load_backend("embedded:<size>+<engine>")`, Inferrer, Judge). Times are medians of --runs runs; ratios are
 against the baseline engine (--baseline, default the first) measured in the same run. Agreement compares each
-engine's answers with the baseline's on
-real P-Soups judge tasks ($PREFSCRIBE_DATA): two-way probabilities, choices, likelihood rankings and whether
-greedy profiles parse. On a CPU without native bf16 the torch engine emulates it (a 1,000-token prompt takes
-minutes): compare against torch-fp32 there, with fewer users (--users) if time is short. The decode floor is
-the bytes of weights read per token over this machine's measured
-memory bandwidth.
+engine's answers with the baseline's on real P-Soups judge tasks ($PREFSCRIBE_DATA): two-way probabilities,
+choices, likelihood rankings and whether greedy profiles parse. On a CPU without native bf16 the torch engine
+emulates it (a 1,000-token prompt takes minutes): compare against torch-fp32 there, with fewer users (--users)
+if time is short. The decode floor is the bytes of weights read per token over this machine's measured memory
+bandwidth.
 """
 
 from __future__ import annotations
