@@ -12,7 +12,7 @@ from prefscribe.llm.hf import HFBackend
 
 pytest.importorskip("onnxruntime_genai")
 
-from prefscribe.llm.ort import ORTBackend, convert  # noqa: E402  (after the skip: the engine is optional)
+from prefscribe.llm.ort import ORTBackend, convert  # after the skip: the engine is optional
 
 CONVERSATIONS = [
     [{"role": "user", "content": "Which item would this user prefer? Science fiction movies."}],
@@ -46,7 +46,7 @@ def test_answer_letter_logprobs_match_the_torch_path(engines):
     expected = torch_backend.option_logprobs(prompts, '{"selection": "Item', options)
     got = f32.option_logprobs(prompts, '{"selection": "Item', options)
     quantized = int4.option_logprobs(prompts, '{"selection": "Item', options)
-    two_way = lambda lp: 1 / (1 + math.exp(lp[1] - lp[0]))  # noqa: E731
+    two_way = lambda lp: 1 / (1 + math.exp(lp[1] - lp[0]))
     for e, g, q in zip(expected, got, quantized, strict=True):
         assert g.prompt_tokens == e.prompt_tokens
         assert g.logprobs == pytest.approx(e.logprobs, abs=1e-3)

@@ -61,7 +61,7 @@ def convert(source: Path, out: Path, precision: str = PRECISION) -> None:
     with tempfile.TemporaryDirectory(prefix="prefscribe-ort-") as cache:
         command = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(source), "-o", str(out),
                    "-p", precision, "-e", "cpu", "-c", cache]
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run(command, capture_output=True, text=True, check=False)  # its tail goes in our error
     if done.returncode != 0 or not (out / "genai_config.json").is_file():
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
         raise ModelUnavailableError(f"converting {source} for ONNX Runtime GenAI failed:\n{tail}")
