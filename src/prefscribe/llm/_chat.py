@@ -4,7 +4,9 @@ CTranslate2 engines so both read prompts identically."""
 
 from __future__ import annotations
 
-from .base import Conversation
+from collections.abc import Collection
+
+from .base import Completion, Conversation
 
 
 class ChatTokenizer:
@@ -29,3 +31,10 @@ class ChatTokenizer:
         if full[: len(base)] != base or len(full) == len(base):
             return self._encode(option)[0]
         return full[len(base)]
+
+    def _completion(self, new: list[int], prompt_tokens: int, eos: Collection[int]) -> Completion:
+        """A generated continuation cut at its first end-of-sequence token ("stop"), or whole ("length")."""
+        cut = next((at for at, tok in enumerate(new) if tok in eos), None)
+        kept = new if cut is None else new[:cut]
+        return Completion(text=self.tokenizer.decode(kept, skip_special_tokens=True), prompt_tokens=prompt_tokens,
+                          completion_tokens=len(kept), finish_reason="length" if cut is None else "stop")

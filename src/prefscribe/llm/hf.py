@@ -96,15 +96,7 @@ class HFBackend(ChatTokenizer):
             with torch.inference_mode():
                 out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
             for row, i in enumerate(batch):
-                new = out[row, width:].tolist()
-                stopped = False
-                for cut, tok in enumerate(new):
-                    if tok in eos:
-                        new, stopped = new[:cut], True
-                        break
-                text = self.tokenizer.decode(new, skip_special_tokens=True)
-                results[i] = Completion(text=text, prompt_tokens=len(encoded[i]), completion_tokens=len(new),
-                                        finish_reason="stop" if stopped else "length")
+                results[i] = self._completion(out[row, width:].tolist(), len(encoded[i]), eos)
             if progress:
                 progress(len(batch))
         return [r for r in results if r is not None]

@@ -133,14 +133,7 @@ class ORTBackend(ChatTokenizer):
                 generator.generate_next_token()
             for row, i in enumerate(batch):
                 new = [int(t) for t in generator.get_sequence(row)[width:]]
-                stopped = False
-                for cut, tok in enumerate(new):
-                    if tok in self.eos_ids:
-                        new, stopped = new[:cut], True
-                        break
-                results[i] = Completion(text=self.tokenizer.decode(new, skip_special_tokens=True),
-                                        prompt_tokens=len(encoded[i]), completion_tokens=len(new),
-                                        finish_reason="stop" if stopped else "length")
+                results[i] = self._completion(new, len(encoded[i]), self.eos_ids)
             if progress:
                 progress(len(batch))
         return [r for r in results if r is not None]
