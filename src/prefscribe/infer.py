@@ -114,7 +114,7 @@ class Inferrer:
     # ------------------------------------------------------------------------------------------- run
     def run(self, jobs: Sequence[InferJob], progress: Progress | None = None) -> list[Result]:
         for job in jobs:
-            _check_past(job.past)
+            check_past(job.past)
             if not job.history and job.past is None:
                 raise InputError("empty history and no past profile: nothing to infer from")
         results: list[Result | None] = [None] * len(jobs)
@@ -139,7 +139,7 @@ class Inferrer:
         parsed = parse_profile(completion.text, self.style, completion.finish_reason)
         if isinstance(parsed, ParseFailure):
             return InferenceFailure(error=parsed.error, raw=parsed.raw, **common)
-        parent = _profile_id(past) if past else None
+        parent = profile_id(past) if past else None
         return Profile(profile=parsed.profile, reasoning=parsed.reasoning, covers=plan.covers, parent=parent,
                        **common)
 
@@ -163,7 +163,7 @@ class Inferrer:
         return out
 
 
-def _check_past(past: object) -> None:
+def check_past(past: object) -> None:
     if isinstance(past, InferenceFailure):
         raise InputError(f"past is a failed inference ({past.error}), not a profile: check a result with "
                          "isinstance(result, Profile) before updating it", field="past")
@@ -171,7 +171,7 @@ def _check_past(past: object) -> None:
         raise InputError(f"past must be a Profile, not {type(past).__name__}", field="past")
 
 
-def _profile_id(profile: Profile) -> str:
+def profile_id(profile: Profile) -> str:
     return cache_key(text=profile.profile, covers=profile.covers)[:16]
 
 

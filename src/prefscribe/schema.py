@@ -71,6 +71,26 @@ class Usage(BaseModel):
                      completion_tokens=self.completion_tokens + other.completion_tokens)
 
 
+class QualityEvidence(BaseModel):
+    """A measured profile's evidence on one quality: comparisons scored, the sum of their scores, and how
+    many fell above the population's mean (the user took the item with more of the quality)."""
+
+    n: int = 0
+    total: float = 0.0
+    above: int = 0
+
+
+class Evidence(BaseModel):
+    """What a measured profile was computed from, kept with it so an update reads only the new pairs.
+    `qualities` is keyed "<comparison kind>:<quality id>"; `preamble` is text the profile carried before it was
+    measured (a person's own words), kept at its top."""
+
+    vocabulary: str
+    calibration: str
+    qualities: dict[str, QualityEvidence] = Field(default_factory=dict)
+    preamble: str | None = None
+
+
 class Profile(BaseModel):
     """A text preference profile. `covers` counts the interactions it summarizes, past ones included."""
 
@@ -85,6 +105,8 @@ class Profile(BaseModel):
     # Mean P(chosen) the judge gave the user's own history pairs with this profile, when it was kept
     # among several candidates by behavioural validation (validate.py).
     validation: float | None = None
+    # A measured profile's counts (measure/): the text is rendered from them.
+    evidence: Evidence | None = None
 
 
 # ---------------------------------------------------------------------------------------------- readers

@@ -12,12 +12,13 @@ from ..data import load, minilm_embedder
 from ..errors import InputError
 from ..evaluate import SETTINGS, EvalConfig, Evaluation, parse_settings, write_report
 from ..evaluate.variants import Dataset, cross_domain_variants, noise_variants, positive_only_variant
-from ..infer import InferConfig, Inferrer
+from ..infer import InferConfig
 from ..judge import Judge
 from ..llm import DEFAULT_SPEC, load_backend
+from ..measure import build_writer
 from ..prompts import get_prompts
 from ..validate import validated_inferrer
-from .options import CandidatesOpt, NoCacheOpt, PromptsOpt, console, errors_exit, progress_bars
+from .options import CandidatesOpt, NoCacheOpt, PromptsOpt, WriterOpt, console, errors_exit, progress_bars
 
 
 def _source(text: str, option: str) -> tuple[str, str]:
@@ -71,6 +72,7 @@ def eval(
                          ] = None,
     no_cache: NoCacheOpt = False,
     prompts: PromptsOpt = None,
+    writer_name: WriterOpt = "free",
 ) -> None:
     """Evaluate profiles on a benchmark: accuracy of a judge choosing each user's held-out item."""
     with errors_exit():
@@ -90,7 +92,7 @@ def eval(
                              field="method")
         prompt_set = get_prompts(prompts)
         config = InferConfig(style=style, prompts=prompt_set, max_new_tokens=max_new_tokens or None)
-        inferrer = Inferrer(writer, config, cache)
+        inferrer = build_writer(writer_name, writer, config, cache)
         chooser = Judge(judge_backend, method=method, orders=order, seed=seed, prompts=prompt_set, cache=cache)
         if candidates > 1:
             checker = load_backend(validator) if validator else judge_backend

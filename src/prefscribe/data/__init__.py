@@ -36,9 +36,10 @@ from .transforms import (
     reference_thirds,
     split_segments,
 )
+from ._sampling import Split, sample_records, split_of, user_rng
 from .upi import load_upi
 
-__all__ = ["DATA_ENV", "LOADERS", "CrossDomainPair", "Thirds", "cross_domain_pairs", "history_text",
+__all__ = ["Split", "split_of", "user_rng", "DATA_ENV", "LOADERS", "CrossDomainPair", "Thirds", "cross_domain_pairs", "history_text",
            "interleave_noise", "load", "load_amazon", "load_hicupid", "load_mind", "load_movielens",
            "load_personamem", "load_psoups", "load_upi", "minilm_embedder", "positive_only",
            "reference_thirds", "resolve_data_path", "split_segments"]
@@ -69,9 +70,10 @@ def resolve_data_path(path: str | Path) -> Path:
     return path
 
 
-def load(benchmark: str, path: str | Path, *, limit: int | None = None, seed: int = 0,
+def load(benchmark: str, path: str | Path, *, limit: int | None = None, seed: int = 0, split: Split | None = None,
          **options: Any) -> list[UserRecord]:
-    """Load `benchmark` from `path`; `options` are the loader's own keyword arguments."""
+    """Load `benchmark` from `path`; `options` are the loader's own keyword arguments. `split` keeps one half
+    of the users (`split_of`) before `limit` samples from it."""
     loader = LOADERS.get(benchmark)
     if loader is None:
         raise InputError(f"unknown benchmark {benchmark!r}; known: {', '.join(sorted(LOADERS))}",
@@ -86,4 +88,12 @@ def load(benchmark: str, path: str | Path, *, limit: int | None = None, seed: in
     if not resolved.exists():
         hint = f" (nor under ${DATA_ENV})" if not Path(path).is_absolute() else ""
         raise InputError(f"no such file or folder{hint}", path=str(path))
-    return loader(resolved, limit=limit, seed=seed, **options)
+    if split is None:
+        return loader(resolved, limit=limit, seed=seed, **options)
+    if split not in ("dev", "test"):
+        raise InputError(f"split must be dev or test, not {split!r}", field="split")
+    records = [r for r in loader(resolved, limit=None, seed=seed, **options)
+               if split_of(benchmark, r.user_id) == split]
+    for record in records:
+        record.meta["split"] = split
+    return sample_records(records, limit, seed)

@@ -11,7 +11,7 @@ import hashlib
 import random
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from ..errors import InputError
 from ..schema import UserRecord
@@ -87,6 +87,16 @@ def choose(items: list[K], limit: int | None, seed: int,
     info["method"] = "seeded sample without replacement, proportional per stratum"
     info["strata"] = {_short(k): {"population": len(groups[k]), "kept": quotas[k]} for k in groups}
     return chosen, info
+
+
+Split = Literal["dev", "test"]
+
+
+def split_of(benchmark: str, user_id: str) -> Split:
+    """A user's half, fixed by a hash of the benchmark and the user id: calibration and tuning take users of
+    "dev", reported evaluations those of "test", so no reported user shaped what is reported on them."""
+    digest = hashlib.sha256(f"split:{benchmark}:{user_id}".encode("utf-8")).digest()
+    return "dev" if digest[0] % 2 == 0 else "test"
 
 
 def stamp(records: list[UserRecord], seed: int, info: dict[str, Any]) -> None:

@@ -3,7 +3,7 @@ history rendering within a token budget, and output parsing (profiles, judge ans
 failures. The template set's version is part of every cache key."""
 
 from .parse import ParsedProfile, ParseFailure, parse_profile, parse_selection
-from .templates import JUDGE_OPTIONS, JUDGE_PREFILL, PromptSet, RenderedHistory, Style, get_prompts
+from .templates import JUDGE_OPTIONS, JUDGE_PREFILL, PromptSet, RenderedHistory, Style, clip_item, get_prompts
 
 __all__ = ["JUDGE_OPTIONS", "JUDGE_PREFILL", "ParseFailure", "ParsedProfile", "PromptSet", "RenderedHistory",
-           "Style", "get_prompts", "parse_profile", "parse_selection"]
+           "Style", "clip_item", "get_prompts", "parse_profile", "parse_selection"]

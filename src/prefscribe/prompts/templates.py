@@ -64,8 +64,8 @@ class PromptSet:
 
     # ------------------------------------------------------------------------------------- inference
     def render_interaction(self, number: int, item: Interaction) -> str:
-        return self._render("interaction.j2", number=number, context=_clip(item.context),
-                            chosen=_clip(item.chosen), rejected=_clip(item.rejected))
+        return self._render("interaction.j2", number=number, context=clip_item(item.context),
+                            chosen=clip_item(item.chosen), rejected=clip_item(item.rejected))
 
     def render_history(self, history: Sequence[Interaction], budget_tokens: int | None,
                        count_tokens: Callable[[str], int]) -> RenderedHistory:
@@ -98,8 +98,8 @@ class PromptSet:
     # ------------------------------------------------------------------------------------------ judge
     def judge_messages(self, context: str | None, preference: str | None, item_a: str, item_b: str,
                        preference_kind: Literal["summary", "history"] = "summary") -> Conversation:
-        user = self._render("judge_user.j2", context=_clip(context), preference=preference,
-                            preference_kind=preference_kind, item_a=_clip(item_a), item_b=_clip(item_b))
+        user = self._render("judge_user.j2", context=clip_item(context), preference=preference,
+                            preference_kind=preference_kind, item_a=clip_item(item_a), item_b=clip_item(item_b))
         return [{"role": "system", "content": self._render("judge_system.txt").strip()},
                 {"role": "user", "content": user.strip()}]
 
@@ -125,8 +125,8 @@ class PromptSet:
         """Target-aware generation: the inference task plus a later pair of items, in the order given and
         with no label. The caller shuffles the pair; nothing here knows which item the user took."""
         user = self._render("synth_generate_user.j2", past=past, interactions=rendered.text,
-                            omitted=rendered.omitted, context=_clip(context), item_a=_clip(item_a),
-                            item_b=_clip(item_b))
+                            omitted=rendered.omitted, context=clip_item(context), item_a=clip_item(item_a),
+                            item_b=clip_item(item_b))
         return [{"role": "system", "content": self._render("synth_generate_system.txt").strip()},
                 {"role": "user", "content": user.strip()}]
 
@@ -138,7 +138,8 @@ class PromptSet:
                 {"role": "user", "content": user.strip()}]
 
 
-def _clip(text: str | None, limit: int = MAX_ITEM_CHARS) -> str | None:
+def clip_item(text: str | None, limit: int = MAX_ITEM_CHARS) -> str | None:
+    """An item cut to `limit` characters, marked as cut: one long item must not crowd out the rest."""
     if text is None or len(text) <= limit:
         return text
     return text[:limit].rstrip() + " [...]"

@@ -1,0 +1,86 @@
+"""`prefscribe calibrate`: where other people's choices sit on each quality, for measured profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ..cache import CachedCalls, ResultCache
+from ..data import load
+from ..errors import InputError
+from ..llm import DEFAULT_SPEC, load_backend
+from ..measure import Comparison, MeasureConfig, MeasuredWriter, base_model, population, score
+from ..infer import InferConfig, InferJob
+from ..prompts import get_prompts
+from .options import ModelOpt, NoCacheOpt, PromptsOpt, console, errors_exit, progress_bar
+
+
+def calibrate(
+    source: Annotated[list[str], typer.Option(help="<benchmark>:<path> of dev users (repeatable), e.g. "
+                                              "psoups:../shared/data/psoups/student_phd.json.")],
+    out: Annotated[Path, typer.Option(help="Where the table (JSON) goes; the package ships its tables in "
+                                      "prefscribe/measure/calibration/.")],
+    model: ModelOpt = DEFAULT_SPEC,
+    users: Annotated[int, typer.Option(help="Users per source (seeded, stratified), from the dev half.")] = 48,
+    seed: Annotated[int, typer.Option(help="Seed of the user sample.")] = 0,
+    threshold: Annotated[float, typer.Option(help="|z| from which a measured profile states a quality.")] = 1.5,
+    max_comparisons: Annotated[int, typer.Option(help="Most recent comparisons measured per user.")] = 8,
+    loader_option: Annotated[list[str] | None, typer.Option(help="<benchmark>:KEY=VALUE for one source's loader "
+                                                            "(repeatable).")] = None,
+    no_cache: NoCacheOpt = False,
+    prompts: PromptsOpt = None,
+) -> None:
+    """Score dev users' choices on every quality and write each quality's population mean and spread.
+
+    Users come from the dev half of each source (`split_of`): evaluations report the test half, so no
+    reported user shapes the table."""
+    with errors_exit():
+        backend = load_backend(model)
+        cache = None if no_cache else ResultCache()
+        writer = MeasuredWriter(backend, InferConfig(prompts=get_prompts(prompts)), cache,
+                                measure=MeasureConfig(max_comparisons=max_comparisons, seed=seed))
+        options = _options(loader_option or [])
+        counts: dict[str, int] = {}
+        scored = []
+        for entry in source:
+            name, sep, path = entry.partition(":")
+            if not sep or not name or not path:
+                raise InputError("write --source as <benchmark>:<path>", field="source")
+            records = load(name, path, limit=users, seed=seed, split="dev", **options.get(name, {}))
+            comparisons = [c for user in writer.comparisons([InferJob(r.history) for r in records]) for c in user]
+            calls = CachedCalls(backend, cache, writer.vocabulary.version)
+            with progress_bar(f"{name}: {len(records)} users, {len(comparisons)} comparisons",
+                              2 * len(comparisons)) as advance:
+                scored += score(calls, writer.vocabulary, comparisons, advance)
+            counts[name] = len(records)
+        failed = [s for s in scored if s.errors]
+        if failed:
+            raise InputError(f"{len(failed)} comparisons could not be scored (first: {failed[0].errors[0]})")
+        table = population(scored, model=base_model(backend.info.spec), vocabulary=writer.vocabulary.version,
+                           threshold=threshold,
+                           source={"sources": source, "users": counts, "split": "dev", "seed": seed,
+                                   "max_comparisons": max_comparisons, "engine": backend.info.spec})
+        table.write(out)
+        _show(table)
+        console.print(f"wrote {out}")
+
+
+def _options(pairs: list[str]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for pair in pairs:
+        name, _, rest = pair.partition(":")
+        key, sep, value = rest.partition("=")
+        if not sep or not key:
+            raise InputError(f"--loader-option takes <benchmark>:KEY=VALUE, got {pair!r}", field="loader-option")
+        out.setdefault(name, {})[key] = int(value) if value.lstrip("-").isdigit() else value
+    return out
+
+
+def _show(table) -> None:
+    view = Table("comparison:quality", "mean s", "std s", "comparisons")
+    for name, stats in table.stats.items():
+        view.add_row(name, f"{stats.mean:+.3f}", f"{stats.std:.3f}", str(stats.comparisons))
+    console.print(view)

@@ -1,0 +1,81 @@
+"""Score comparisons on every quality of the vocabulary: which of the two items has more of it, by answer
+letters in both orders, from prompt prefill only.
+
+A comparison's score on a quality is the log-odds that the user's item is the one with more of it, with the
+position bias cancelled: s = ((log p(A) - log p(B)) with the user's item shown first
+                              - (log p(A) - log p(B)) with it shown second) / 2.
+Small judges answer "A" far more often than "B"; that bias is the same in both orders and drops out, where
+averaging the two orders' probabilities would squash the signal towards 0.5."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..cache import CachedCalls
+from ..judge import MISSING_LOGPROB
+from ..llm.base import Conversation, OptionScores, Progress
+from ._vocabulary import OPTIONS, PREFILL, Kind, Vocabulary
+
+ROLE = "measure"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The user's item against another: the item they rejected, or (positive-only histories) an item
+    other people took. `positive` marks the latter: it is calibrated apart."""
+
+    kind: Kind
+    context: str | None
+    mine: str
+    other: str
+    positive: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.kind + ("+positive" if self.positive else "")
+
+
+@dataclass
+class Scored:
+    comparison: Comparison
+    scores: dict[str, float]   # quality id -> s
+    errors: list[str]
+    prompt_tokens: int
+
+
+def score(calls: CachedCalls, vocabulary: Vocabulary, comparisons: Sequence[Comparison],
+          progress: Progress | None = None) -> list[Scored]:
+    """One Scored per comparison. Each (comparison, order) is one group of prompts, one per quality, that
+    differ only in the closing question: local backends read the shared part once. One group per backend
+    call: in a call of several, the two orders of a comparison would share only the request, and the
+    backend would take that as the prefix (`progress` counts groups, two per comparison)."""
+    groups: list[list[Conversation]] = []
+    for c in comparisons:
+        for first, second in ((c.mine, c.other), (c.other, c.mine)):
+            groups.append([vocabulary.messages(c.kind, c.context, first, second, q)
+                           for q in vocabulary.qualities[c.kind]])
+    results = calls.option_logprobs(groups, PREFILL, OPTIONS, role=ROLE, groups_per_call=1,
+                                    progress=progress)
+    out = []
+    for i, c in enumerate(comparisons):
+        mine_first, mine_second = results[2 * i], results[2 * i + 1]
+        scores: dict[str, float] = {}
+        errors: list[str] = []
+        for q, a, b in zip(vocabulary.qualities[c.kind], mine_first, mine_second):
+            la, lb = _log_odds(a), _log_odds(b)
+            if la is None or lb is None:
+                errors.append(f"{q.id}: {a.error or b.error or 'neither answer letter observed'}")
+                continue
+            scores[q.id] = (la - lb) / 2
+        tokens = sum(s.prompt_tokens for s in mine_first + mine_second)
+        out.append(Scored(c, scores, errors, tokens))
+    return out
+
+
+def _log_odds(scores: OptionScores) -> float | None:
+    """log p(A) - log p(B); a letter a server did not list counts as far less likely than a listed one."""
+    la, lb = scores.logprobs
+    if la is None and lb is None:
+        return None
+    return (MISSING_LOGPROB if la is None else la) - (MISSING_LOGPROB if lb is None else lb)

@@ -1,0 +1,224 @@
+"""Measured profiles: score each of a user's choices on a vocabulary of qualities, keep the qualities on which
+the user's choices depart from other people's, and state them as short readable text with their evidence.
+
+Small models write their own prior when asked to summarize a user ("prefers detailed, expert replies" for
+nearly everyone), but answer "which of these two replies is more X?" consistently. So the model only
+measures; the statistics decide what the profile says:
+
+    z = (mean of the user's scores - population mean) / (population std / sqrt(n))
+
+and a quality is stated when |z| >= the threshold, strongest first. An update adds the new comparisons'
+scores to the counts kept with the profile (Profile.evidence), so it reads only the new pairs."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..cache import CachedCalls
+from ..data import user_rng
+from ..errors import InputError
+from ..infer import InferJob, Inferrer, Result, check_past, profile_id
+from ..llm.base import Progress
+from ..schema import Evidence, InferenceFailure, Interaction, Profile, QualityEvidence, Usage
+from ._calibration import Calibration, QualityStats, population, shipped
+from ._scoring import Comparison, Scored, score
+from ._vocabulary import NOUNS, Kept, Vocabulary
+
+MIN_PEOPLE = 8  # a run's own population is used as the reference only from this many people
+
+
+@dataclass
+class MeasureConfig:
+    """How measured profiles are written.
+
+    calibration: a Calibration table; "shipped" (the package's table for the model, and for what it lacks, the
+        people profiled in the same run); or "run" (always the people of the run, at least MIN_PEOPLE).
+    threshold: |z| from which a quality is stated; None takes the table's (chosen on dev data).
+    max_qualities: at most this many statements, strongest first.
+    max_comparisons: only the most recent comparisons of a history are measured (a long one is cut).
+    reference: items other people took, compared with a positive-only history's items (a run of several
+        people also uses each other's items).
+    seed: which reference item each positive-only item is compared with.
+    """
+
+    calibration: Calibration | Literal["shipped", "run"] = "shipped"
+    threshold: float | None = None
+    max_qualities: int = 4
+    max_comparisons: int = 32
+    reference: Sequence[str] = ()
+    seed: int = 0
+
+
+@dataclass
+class MeasuredWriter(Inferrer):
+    """An Inferrer whose profiles are measured, not generated. Same interface: run, stream_many, writer."""
+
+    measure: MeasureConfig = field(default_factory=MeasureConfig)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.vocabulary = Vocabulary(self.prompts)
+
+    @property
+    def writer(self) -> str:
+        return f"measured@{self.backend.info.spec}"
+
+    def run(self, jobs: Sequence[InferJob], progress: Progress | None = None) -> list[Result]:
+        for job in jobs:
+            check_past(job.past)
+            if not job.history and job.past is None:
+                raise InputError("empty history and no past profile: nothing to infer from")
+        plans = self.comparisons(jobs)
+        scored: list[list[Scored]] = []
+        for comparisons in plans:
+            scored.append(score(self._measure_calls, self.vocabulary, comparisons) if comparisons else [])
+            if progress:
+                progress(1)
+        table = self._calibration([s for user in scored for s in user], len(jobs))
+        return [self._profile(job, user, table) if job.history else job.past
+                for job, user in zip(jobs, scored)]  # type: ignore[misc]
+
+    @property
+    def _measure_calls(self) -> CachedCalls:
+        return CachedCalls(self.backend, self.cache, self.vocabulary.version)
+
+    # ------------------------------------------------------------------------------------ comparisons
+    def comparisons(self, jobs: Sequence[InferJob]) -> list[list[Comparison]]:
+        """Each job's most recent comparisons: its pairs, and its positive-only items against reference items."""
+        recent = [list(job.history)[-self.measure.max_comparisons:] for job in jobs]
+        pools = {kind: [(u, i.chosen) for u, history in enumerate(recent) for i in history if _kind(i) == kind]
+                 for kind in NOUNS}
+        out = []
+        for u, history in enumerate(recent):
+            comparisons = []
+            for item in history:
+                kind = _kind(item)
+                if item.rejected is not None:
+                    comparisons.append(Comparison(kind, item.context, item.chosen, item.rejected))
+                else:
+                    other = self._reference(u, item, [t for v, t in pools[kind] if v != u])
+                    comparisons.append(Comparison(kind, None, item.chosen, other, positive=True))
+            out.append(comparisons)
+        return out
+
+    def _reference(self, user: int, item: Interaction, others: list[str]) -> str:
+        """An item other people took, to compare a positive-only choice with (seeded by the item itself, so a
+        user's profile does not depend on who else is in the run beyond the pool)."""
+        pool = [t for t in list(self.measure.reference) + others if t != item.chosen]
+        if not pool:
+            raise InputError("a positive-only history (no rejected items) is measured against items other people "
+                             "took: profile several people together, or give reference items "
+                             "(MeasureConfig.reference; `prefscribe infer --reference FILE`)", field="rejected")
+        return user_rng(self.measure.seed, "reference", item.chosen).choice(sorted(set(pool)))
+
+    # ------------------------------------------------------------------------------------ calibration
+    def _calibration(self, scored: list[Scored], people: int) -> Calibration:
+        """The table to compare with: the configured one, the package's, and the run's own people for what
+        those lack."""
+        spec = self.backend.info.spec
+        chosen = self.measure.calibration
+        table = chosen if isinstance(chosen, Calibration) else (
+            shipped(spec, self.vocabulary.version) if chosen == "shipped" else None)
+        needed = {s.comparison.key for s in scored}
+        missing = {key for key in needed if table is None or not table.covers(key)}
+        if not missing:
+            return table  # type: ignore[return-value]
+        if people < MIN_PEOPLE:
+            raise InputError(
+                f"no calibration for {spec} on {', '.join(sorted(missing))} comparisons (vocabulary "
+                f"{self.vocabulary.version}): build one with `prefscribe calibrate`, or profile at least "
+                f"{MIN_PEOPLE} people together to compare them with each other")
+        own = population([s for s in scored if s.comparison.key in missing], model=spec,
+                         vocabulary=self.vocabulary.version, source={"from": "run", "people": people})
+        if table is None:
+            return own
+        merged = dict(table.stats) | own.stats
+        return table.model_copy(update={"stats": merged, "source": {**table.source, "completed_by_run": people}})
+
+    # ---------------------------------------------------------------------------------------- profile
+    def _profile(self, job: InferJob, scored: list[Scored], table: Calibration) -> Result:
+        usage = Usage(prompt_tokens=sum(s.prompt_tokens for s in scored))
+        common = {"model": self.backend.info.spec, "prompt_version": self.vocabulary.version, "usage": usage}
+        errors = [f"comparison {i + 1}: {e}" for i, s in enumerate(scored) for e in s.errors]
+        if errors:
+            return InferenceFailure(error="unreadable measurements: " + "; ".join(errors[:5]), **common)
+        evidence = _start(job.past, self.vocabulary.version, _table_id(table))
+        for s in scored:
+            for quality, value in s.scores.items():
+                stats = table.get(s.comparison.key, quality)
+                if stats is None:
+                    continue
+                entry = evidence.qualities.setdefault(f"{s.comparison.key}:{quality}", QualityEvidence())
+                entry.n += 1
+                entry.total += value
+                entry.above += value > stats.mean
+        kept, ranked = self._kept(evidence, table)
+        text = self.vocabulary.render(kept, measured=(job.past.covers if job.past else 0) + len(scored))
+        if evidence.preamble:
+            text = evidence.preamble.rstrip() + "\n" + text
+        reasoning = "z against other people: " + ", ".join(f"{name} {z:+.1f}" for name, z in ranked[:8])
+        parent = profile_id(job.past) if job.past else None
+        covers = (job.past.covers if job.past else 0) + min(len(job.history), self.measure.max_comparisons)
+        return Profile(profile=text, reasoning=reasoning, covers=covers, parent=parent, evidence=evidence,
+                       **common)
+
+    def _kept(self, evidence: Evidence, table: Calibration) -> tuple[list[Kept], list[tuple[str, float]]]:
+        threshold = self.measure.threshold if self.measure.threshold is not None else table.threshold
+        ranked: list[tuple[str, float]] = []
+        for name, entry in evidence.qualities.items():
+            key, quality = name.rsplit(":", 1)
+            stats = table.get(key, quality)
+            if stats is not None and entry.n:
+                ranked.append((name, _z(entry, stats)))
+        ranked.sort(key=lambda pair: -abs(pair[1]))
+        kept = []
+        for name, z in ranked:
+            if abs(z) < threshold or len(kept) >= self.measure.max_qualities:
+                break
+            key, quality_id = name.rsplit(":", 1)
+            kind = key.split("+")[0]
+            q = self.vocabulary.quality(kind, quality_id)  # type: ignore[arg-type]
+            entry = evidence.qualities[name]
+            more = z > 0
+            kept.append(Kept(nouns=NOUNS[kind][1], pole=q.more if more else q.less,  # type: ignore[index]
+                             short=q.more_short if more else q.less_short,
+                             agree=entry.above if more else entry.n - entry.above, n=entry.n, z=z))
+        return kept, ranked
+
+
+def _kind(item: Interaction) -> str:
+    return "replies" if item.context else "items"
+
+
+def _z(entry: QualityEvidence, stats: QualityStats) -> float:
+    return (entry.total / entry.n - stats.mean) / (stats.std / math.sqrt(entry.n))
+
+
+def _table_id(table: Calibration) -> str:
+    return hashlib.sha256(table.model_dump_json().encode()).hexdigest()[:12]
+
+
+def _start(past: Profile | None, vocabulary: str, calibration: str) -> Evidence:
+    """The evidence an update adds to: the past profile's, when it was measured with this vocabulary; else
+    none, with the past text (a person's edit, a free-text profile) kept as the preamble."""
+    if past is None:
+        return Evidence(vocabulary=vocabulary, calibration=calibration)
+    if past.evidence is not None and past.evidence.vocabulary == vocabulary and past.author == "model":
+        return past.evidence.model_copy(deep=True, update={"calibration": calibration})
+    return Evidence(vocabulary=vocabulary, calibration=calibration, preamble=past.profile)
+
+
+WRITERS = ("measured", "free")
+
+
+def build_writer(name: str, backend, config, cache, measure: MeasureConfig | None = None) -> Inferrer:
+    """The profile writer a front end names: "measured" (this module) or "free" (the LLM writes the text)."""
+    if name == "measured":
+        return MeasuredWriter(backend, config, cache, measure=measure or MeasureConfig())
+    if name == "free":
+        return Inferrer(backend, config, cache)
+    raise InputError(f"--writer must be one of {', '.join(WRITERS)}, not {name!r}", field="writer")

@@ -1,0 +1,224 @@
+"""Measured profiles: scores, calibration, text, streaming updates and positive-only histories, on a scripted
+model whose answers depend on the texts it is shown, and end to end on a tiny random model."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+from prefscribe.errors import InputError
+from prefscribe.infer import InferJob
+from prefscribe.measure import (
+    Calibration,
+    Comparison,
+    MeasureConfig,
+    MeasuredWriter,
+    QualityStats,
+    Vocabulary,
+    population,
+    read,
+    score,
+)
+from prefscribe.cache import CachedCalls, ResultCache
+from prefscribe.prompts import get_prompts
+from prefscribe.schema import Interaction, Profile
+
+A_BIAS = 2.0  # the scripted judge leans to "A" whatever it reads, as small judges do
+
+
+def _texts(prompt: list[dict]) -> tuple[str, str, str]:
+    user = prompt[-1]["content"]
+    first = re.search(r"## (?:Reply|Item) A\n(.*?)\n\n## ", user, re.S).group(1)
+    second = re.search(r"## (?:Reply|Item) B\n(.*?)\n\n## ", user, re.S).group(1)
+    question = user.rsplit("Which ", 1)[1]
+    return first, second, question
+
+
+def length_judge(prompt: list[dict]) -> list[float]:
+    """Says which text is longer when asked about length, with an A bias; knows nothing else (noise-free 0)."""
+    first, second, question = _texts(prompt)
+    lean = 0.0
+    if question.startswith(("reply is longer", "item is longer")):
+        lean = 0.1 * (len(first) - len(second))
+    return [A_BIAS + lean / 2, -lean / 2]
+
+
+def _user(long: bool, n: int = 4, offset: int = 0) -> list[Interaction]:
+    short_reply, long_reply = "Yes.", "Yes, and here is a much longer reply with many more words in it."
+    out = []
+    for i in range(n):
+        chosen, rejected = (long_reply, short_reply) if long else (short_reply, long_reply)
+        out.append(Interaction(context=f"question {offset + i}?", chosen=chosen + f" ({i})",
+                               rejected=rejected + f" ({i})"))
+    return out
+
+
+def _noisy_judge(prompt: list[dict]) -> list[float]:
+    """The length judge plus a deterministic per-prompt wobble on every quality, so spreads are not zero."""
+    logprobs = length_judge(prompt)
+    wobble = (sum(map(ord, prompt[-1]["content"])) % 17) / 40
+    return [logprobs[0] + wobble, logprobs[1]]
+
+
+def test_a_score_cancels_the_position_bias(fake_backend):
+    backend = fake_backend(option_fn=length_judge)
+    vocab = Vocabulary(get_prompts())
+    calls = CachedCalls(backend, None, vocab.version)
+    [long_kept], [short_kept] = (score(calls, vocab, [Comparison("replies", "q?", mine, other)])
+                                 for mine, other in (("a long reply here", "short"), ("short", "a long reply here")))
+    assert long_kept.scores["length"] == pytest.approx(0.1 * (len("a long reply here") - len("short")))
+    assert short_kept.scores["length"] == pytest.approx(-long_kept.scores["length"])
+    assert long_kept.scores["formal"] == pytest.approx(0.0)  # the A bias is gone, not halved
+    assert set(long_kept.scores) == {q.id for q in vocab.qualities["replies"]}
+
+
+def test_every_quality_of_one_comparison_and_order_goes_in_one_call(fake_backend):
+    backend = fake_backend(option_fn=length_judge)
+    vocab = Vocabulary(get_prompts())
+    score(CachedCalls(backend, None, vocab.version), vocab, [Comparison("replies", "q?", "a", "b")])
+    calls = [prompts for kind, prompts in backend.calls if kind == "options"]
+    assert [len(c) for c in calls] == [len(vocab.qualities["replies"])] * 2
+    shared = [p[-1]["content"].rsplit("Which ", 1)[0] for p in calls[0]]
+    assert len(set(shared)) == 1  # they differ only in the question at the end
+
+
+def _writer(backend, **config) -> MeasuredWriter:
+    return MeasuredWriter(backend, measure=MeasureConfig(calibration="run", **config))
+
+
+def test_profiles_state_what_sets_a_user_apart_from_the_run(fake_backend):
+    writer = _writer(fake_backend(option_fn=_noisy_judge))
+    people = [_user(long=i % 2 == 0, offset=10 * i) for i in range(10)]
+    profiles = writer.run([InferJob(h) for h in people])
+    assert all(isinstance(p, Profile) for p in profiles)
+    for i, profile in enumerate(profiles):
+        if i % 2 == 0:
+            assert "longer and more detailed: chose the longer one in 4 of 4" in profile.profile
+        else:
+            assert "shorter and more concise: chose the shorter one in 4 of 4" in profile.profile
+        assert profile.covers == 4 and profile.evidence.qualities["replies:length"].n == 4
+        assert profile.prompt_version == writer.vocabulary.version
+        assert profile.usage.prompt_tokens > 0
+    # Opposite users get opposite texts: the profile carries the user, not the model's prior.
+    assert profiles[0].profile != profiles[1].profile
+
+
+def test_a_quality_everyone_shares_is_not_stated(fake_backend):
+    # Everyone chose the longer reply: it says nothing about any one of them.
+    writer = _writer(fake_backend(option_fn=_noisy_judge))
+    profiles = writer.run([InferJob(_user(long=True, offset=10 * i)) for i in range(10)])
+    assert not any("longer" in p.profile for p in profiles)
+
+
+def test_an_update_reads_only_the_new_pairs_and_adds_their_evidence(fake_backend):
+    backend = fake_backend(option_fn=_noisy_judge)
+    table = population(
+        [s for u in range(10) for s in score(CachedCalls(backend, None, Vocabulary(get_prompts()).version),
+                                             Vocabulary(get_prompts()),
+                                             [Comparison("replies", i.context, i.chosen, i.rejected)
+                                              for i in _user(u % 2 == 0, offset=10 * u)])],
+        model="fake:test", vocabulary=Vocabulary(get_prompts()).version)
+    writer = MeasuredWriter(backend, measure=MeasureConfig(calibration=table))
+    history = _user(long=False, n=6, offset=500)
+    whole = writer.run([InferJob(history)])[0]
+    first = writer.run([InferJob(history[:4])])[0]
+    backend.calls.clear()
+    updated = writer.run([InferJob(history[4:], past=first)])[0]
+    asked = [p for kind, prompts in backend.calls for p in prompts]
+    assert all("question 504" in p[-1]["content"] or "question 505" in p[-1]["content"] for p in asked)
+    assert updated.covers == 6 and updated.parent is not None
+    for name, entry in whole.evidence.qualities.items():
+        again = updated.evidence.qualities[name]
+        assert (again.n, again.above) == (entry.n, entry.above)
+        assert again.total == pytest.approx(entry.total)
+    assert updated.profile == whole.profile
+
+
+def test_a_persons_own_text_stays_on_top_of_an_update(fake_backend):
+    writer = _writer(fake_backend(option_fn=_noisy_judge))
+    mine = Profile(profile="I like answers in French.", author="person")
+    jobs = [InferJob(_user(long=i % 2 == 0, offset=10 * i), past=mine if i == 0 else None) for i in range(10)]
+    profile = writer.run(jobs)[0]
+    assert profile.profile.startswith("I like answers in French.\n- Prefers replies that are longer")
+    assert profile.evidence.preamble == "I like answers in French."
+
+
+def year_judge(prompt: list[dict]) -> list[float]:
+    """Knows which film is older from the year in its title, with an A bias and a small wobble."""
+    first, second, question = _texts(prompt)
+    year = lambda text: int(re.search(r"\((\d{4})\)", text).group(1))  # noqa: E731
+    lean = 0.05 * (year(second) - year(first)) if question.startswith("item is older") else 0.0
+    return [A_BIAS + lean / 2 + (sum(map(ord, prompt[-1]["content"])) % 17) / 40, -lean / 2]
+
+
+def test_positive_only_items_are_compared_with_items_other_people_took(fake_backend):
+    backend = fake_backend(option_fn=year_judge)
+    writer = _writer(backend, reference=["Reference film (1990)"], threshold=0.5)
+    people = [[Interaction(chosen=f"Film {10 * i + k} ({1940 + k if i % 2 == 0 else 2015 + k})") for k in range(4)]
+              for i in range(10)]
+    profiles = writer.run([InferJob(h) for h in people])
+    assert "Prefers items that are older (from an earlier time): chose the older one in 4 of 4" in profiles[0].profile
+    assert "Prefers items that are newer and more recent" in profiles[1].profile
+    assert "replies" not in profiles[0].profile
+    keys = set(profiles[0].evidence.qualities)
+    assert keys and all(k.startswith("items+positive:") for k in keys)
+    asked = [p[-1]["content"] for kind, prompts in backend.calls for p in prompts]
+    assert not any("## Request" in text for text in asked)  # no request context for a recommendation
+
+
+def test_positive_only_alone_without_reference_items_says_what_to_do(fake_backend):
+    writer = _writer(fake_backend(option_fn=_noisy_judge))
+    with pytest.raises(InputError, match="reference items"):
+        writer.run([InferJob([Interaction(chosen="x"), Interaction(chosen="y")])])
+
+
+def test_too_few_people_and_no_table_says_how_to_calibrate(fake_backend):
+    writer = MeasuredWriter(fake_backend(option_fn=_noisy_judge))  # "shipped": there is no table for fake:test
+    with pytest.raises(InputError, match="prefscribe calibrate"):
+        writer.run([InferJob(_user(long=True))])
+
+
+def test_an_unreadable_measurement_is_a_failure_not_a_guess(fake_backend):
+    writer = _writer(fake_backend(option_fn=lambda prompt: [None, None]))
+    results = writer.run([InferJob(_user(long=True, offset=10 * i)) for i in range(10)])
+    assert all(r.error.startswith("unreadable measurements") for r in results)
+
+
+def test_a_calibration_table_round_trips(tmp_path):
+    table = Calibration(model="embedded:1.5b", vocabulary="measure+x", threshold=1.2,
+                        stats={"replies:length": QualityStats(mean=0.1, std=0.5, comparisons=40)})
+    table.write(tmp_path / "t.json")
+    assert read(tmp_path / "t.json") == table
+    (tmp_path / "bad.json").write_text('{"model": 1}')
+    with pytest.raises(InputError, match="not a calibration table"):
+        read(tmp_path / "bad.json")
+
+
+def test_the_shared_prefix_gives_the_scores_of_one_prompt_at_a_time(tiny_backend):
+    """The grouped call reads the pair once and every question against its KV cache; it must score exactly
+    what reading each prompt whole scores."""
+    vocab = Vocabulary(get_prompts())
+    comparison = Comparison("replies", "How do I undo a commit?", "git reset --soft HEAD~1", "Great question! Git...")
+    grouped = score(CachedCalls(tiny_backend, None, vocab.version), vocab, [comparison])[0]
+    for q in vocab.qualities["replies"][:4]:
+        alone = []
+        for first, second in ((comparison.mine, comparison.other), (comparison.other, comparison.mine)):
+            [scores] = tiny_backend.option_logprobs([vocab.messages("replies", comparison.context, first, second, q)],
+                                                    "Answer:", (" A", " B"))
+            alone.append(scores.logprobs[0] - scores.logprobs[1])
+        assert grouped.scores[q.id] == pytest.approx((alone[0] - alone[1]) / 2, abs=1e-4)
+
+
+def test_measured_profiles_end_to_end_on_a_tiny_model(tiny_backend, tmp_path):
+    cache = ResultCache(tmp_path / "cache.sqlite")
+    writer = MeasuredWriter(tiny_backend, cache=cache, measure=MeasureConfig(calibration="run", threshold=0.0))
+    people = [_user(long=i % 2 == 0, n=2, offset=10 * i) for i in range(8)]
+    first = writer.run([InferJob(h) for h in people])
+    assert all(isinstance(p, Profile) and p.profile.startswith("- Prefers replies that are") for p in first)
+    assert all(math.isfinite(z) for p in first for z in [float(x.split()[-1]) for x in
+                                                         p.reasoning.split(": ", 1)[1].split(", ")])
+    assert len(cache) > 0
+    again = writer.run([InferJob(h) for h in people])  # from the cache: the same profiles
+    assert [p.profile for p in again] == [p.profile for p in first]
