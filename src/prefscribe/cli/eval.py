@@ -18,7 +18,7 @@ from ..llm import DEFAULT_SPEC, load_backend
 from ..measure import build_writer
 from ..prompts import get_prompts
 from ..validate import validated_inferrer
-from .options import CandidatesOpt, NoCacheOpt, PromptsOpt, WriterOpt, console, errors_exit, progress_bars
+from .options import DEFAULT_WRITER, CandidatesOpt, NoCacheOpt, PromptsOpt, WriterOpt, console, errors_exit, progress_bars
 
 
 def _source(text: str, option: str) -> tuple[str, str]:
@@ -72,7 +72,9 @@ def eval(
                          ] = None,
     no_cache: NoCacheOpt = False,
     prompts: PromptsOpt = None,
-    writer_name: WriterOpt = "free",
+    writer_name: WriterOpt = DEFAULT_WRITER,
+    split: Annotated[str | None, typer.Option(help="Users of one half only: test (report on these) or dev "
+                                              "(calibration and tuning take these).")] = None,
 ) -> None:
     """Evaluate profiles on a benchmark: accuracy of a judge choosing each user's held-out item."""
     with errors_exit():
@@ -83,7 +85,7 @@ def eval(
             raise InputError("--method must be logprobs, generation or likelihood", field="method")
         options = _loader_options(loader_option or [])
         variants = _datasets(benchmark, data, limit, seed, positive_only_, noise_from, noise, cross_domain, top_n,
-                             options)
+                             options, split)
         cache = None if no_cache else ResultCache()
         writer = load_backend(model)
         judge_backend = load_backend(judge) if judge else writer
@@ -99,7 +101,7 @@ def eval(
             inferrer = validated_inferrer(inferrer, Judge(checker, prompts=prompt_set, cache=cache), candidates)
         meta = {"model": inferrer.writer, "candidates": candidates, "judge": judge_backend.info.spec, "seed": seed, "limit": limit,
                 "data": data, "settings": names, "order": order, "method": method, "segments": segments,
-                "prompt_version": prompt_set.version, "loader_options": options, "style": inferrer.style,
+                "prompt_version": prompt_set.version, "split": split, "loader_options": options, "style": inferrer.style,
                 "sampling": inferrer.sampling.__dict__, "noise_from": noise_from, "cross_domain": cross_domain}
         for dataset in variants:
             bench_name, variant, records = dataset.benchmark, dataset.variant, dataset.records
@@ -128,7 +130,7 @@ def _loader_options(pairs: list[str]) -> dict:
     return options
 
 
-def _datasets(benchmark, data, limit, seed, positive, noise_from, noise, cross_domain, top_n, options
+def _datasets(benchmark, data, limit, seed, positive, noise_from, noise, cross_domain, top_n, options, split=None
               ) -> list[Dataset]:
     """Each dataset variant the options ask for (built by prefscribe.evaluate.variants)."""
     if cross_domain:
@@ -141,7 +143,7 @@ def _datasets(benchmark, data, limit, seed, positive, noise_from, noise, cross_d
         return cross_domain_variants(a, b, top_n, minilm_embedder())
     if not benchmark or not data:
         raise InputError("give --benchmark and --data (or --cross-domain)", field="benchmark")
-    records = load(benchmark, data, limit=limit, seed=seed, **options)
+    records = load(benchmark, data, limit=limit, seed=seed, split=split, **options)
     if not records:
         raise InputError("the loader returned no users", path=str(data))
     dataset = Dataset(benchmark, "", records)

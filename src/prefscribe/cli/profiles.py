@@ -10,18 +10,21 @@ import typer
 
 from ..cache import ResultCache
 from ..errors import InputError
-from ..infer import InferConfig, Inferrer
+from ..infer import InferConfig
 from ..judge import RESPOND_SAMPLING, ChoiceTask, Judge, Method, Orders
 from ..llm import DEFAULT_SPEC, load_backend
+from ..measure import MeasureConfig, build_writer
 from ..prompts import Style, get_prompts
 from ..schema import InferenceFailure, Profile, profile_from_text, read_history, read_profile
 from ..validate import validated_inferrer
 from .options import (
+    DEFAULT_WRITER,
     CandidatesOpt,
     JsonOpt,
     ModelOpt,
     NoCacheOpt,
     PromptsOpt,
+    WriterOpt,
     check_choice,
     console,
     emit_json,
@@ -34,8 +37,11 @@ ProfileTextOpt = Annotated[str | None, typer.Option(help="The user's profile as 
 
 
 def _profile_json(result: Profile) -> dict:
-    return result.model_dump(include={"profile", "reasoning", "model", "prompt_version", "covers", "usage",
-                                      "parent", "author", "validation"})
+    out = result.model_dump(include={"profile", "reasoning", "model", "prompt_version", "covers", "usage",
+                                     "parent", "author", "validation"})
+    if result.evidence is not None:  # a measured profile's counts: what `--past` updates from
+        out["evidence"] = result.evidence.model_dump()
+    return out
 
 
 def infer(
@@ -54,6 +60,9 @@ def infer(
     as_json: JsonOpt = False,
     no_cache: NoCacheOpt = False,
     prompts: PromptsOpt = None,
+    writer: WriterOpt = DEFAULT_WRITER,
+    reference: Annotated[Path | None, typer.Option(help="measured writer: a JSONL history of items other people "
+                                                   "took, compared with a positive-only history's items.")] = None,
 ) -> None:
     """Write a preference profile from a history, or update one (--past) with new interactions."""
     with errors_exit():
@@ -63,7 +72,9 @@ def infer(
             check_choice("style", style, Style)
         config = InferConfig(style=style, max_new_tokens=max_new_tokens, seed=seed, prompts=get_prompts(prompts))
         cache = None if no_cache else ResultCache()
-        inferrer = Inferrer(load_backend(model), config, cache)
+        measure = MeasureConfig(reference=[i.chosen for i in read_history(reference)] if reference else (),
+                                seed=seed)
+        inferrer = build_writer(writer, load_backend(model), config, cache, measure)
         if candidates > 1:
             checker = load_backend(validator) if validator else inferrer.backend
             inferrer = validated_inferrer(inferrer, Judge(checker, prompts=config.prompts, cache=cache), candidates)
