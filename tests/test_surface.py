@@ -28,7 +28,7 @@ SURFACE = {
         "get_prompts", "parse_profile", "parse_selection"],
     "prefscribe.data": [
         "CrossDomainPair", "DATA_ENV", "LOADERS", "Thirds", "cross_domain_pairs", "history_text", "interleave_noise",
-        "load", "load_amazon", "load_hicupid", "load_mind", "load_movielens", "load_personamem", "load_psoups",
+        "load", "load_amazon", "load_dsp", "load_hicupid", "load_mind", "load_movielens", "load_personamem", "load_psoups",
         "load_upi", "minilm_embedder", "positive_only", "reference_thirds", "resolve_data_path", "split_segments"],
     "prefscribe.evaluate": [
         "COMPARISONS", "SETTINGS", "Dataset", "EvalConfig", "Evaluation", "ItemOutcome", "PairedDifference",

@@ -40,7 +40,7 @@ def _parse_floats(text: str, option: str) -> list[float]:
 
 def eval(
     out: Annotated[Path, typer.Option(help="Run folder: items.jsonl, summary.json, table.md, plots.")],
-    benchmark: Annotated[str | None, typer.Option(help="Loader: psoups, upi, movielens, mind, amazon, "
+    benchmark: Annotated[str | None, typer.Option(help="Loader: psoups, dsp, upi, movielens, mind, amazon, "
                                                   "personamem, hicupid.")] = None,
     data: Annotated[str | None, typer.Option(help="File or folder of the benchmark.")] = None,
     settings: Annotated[str, typer.Option(help="Comma list of " + ", ".join(SETTINGS) + ".")] =
