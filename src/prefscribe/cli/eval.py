@@ -7,16 +7,11 @@ from typing import Annotated
 
 import typer
 
-from ..cache import ResultCache
 from ..data import load, minilm_embedder
 from ..errors import InputError
-from ..evaluate import SETTINGS, EvalConfig, Evaluation, parse_settings, write_report
+from ..evaluate import SETTINGS, WRITERS, EvalSpec, assemble, parse_methods, parse_settings, write_report
 from ..evaluate.variants import Dataset, cross_domain_variants, noise_variants, positive_only_variant
-from ..infer import InferConfig, Inferrer
-from ..judge import Judge
-from ..llm import DEFAULT_SPEC, load_backend
-from ..prompts import get_prompts
-from ..validate import validated_inferrer
+from ..llm import DEFAULT_SPEC
 from .options import CandidatesOpt, NoCacheOpt, PromptsOpt, console, errors_exit, progress_bars
 
 
@@ -53,9 +48,12 @@ def eval(
     positive_only_: Annotated[bool, typer.Option("--positive-only", help="Drop every rejected item from "
                                                  "histories.")] = False,
     order: Annotated[str, typer.Option(help="both (debiased) or random (the paper's single order).")] = "both",
-    method: Annotated[str, typer.Option(help="Judge method: logprobs, generation, or likelihood (how much the "
-                                        "preference raises log p(item | context); `none` is the plain "
-                                        "log p(item | context) ranking).")] = "logprobs",
+    method: Annotated[str, typer.Option(help="Judge method(s), a comma list run on the same users: logprobs, "
+                                        "generation, likelihood (how much the preference raises log p(item | "
+                                        "context); `none` is the plain log p(item | context) ranking), contrast "
+                                        "(the same against the generic persona). The summary compares gold - "
+                                        "gold_mismatched per method.")] = "logprobs",
+    writer: Annotated[str, typer.Option(help="Profile writer: " + ", ".join(WRITERS) + ".")] = "free",
     noise_from: Annotated[str | None, typer.Option(help="Multi-interest noise source <benchmark>:<path>.")] = None,
     noise: Annotated[str, typer.Option(help="Noise intensities, e.g. 0,0.25,0.5,0.75.")] = "0,0.25,0.5,0.75",
     cross_domain: Annotated[str | None, typer.Option(help="<a>:<path>,<b>:<path>: pair users across two "
@@ -77,40 +75,24 @@ def eval(
         names = parse_settings(settings)
         if order not in ("both", "random"):
             raise InputError("--order must be both or random", field="order")
-        if method not in ("logprobs", "generation", "likelihood"):
-            raise InputError("--method must be logprobs, generation or likelihood", field="method")
+        methods = parse_methods(method)
         options = _loader_options(loader_option or [])
         variants = _datasets(benchmark, data, limit, seed, positive_only_, noise_from, noise, cross_domain, top_n,
                              options)
-        cache = None if no_cache else ResultCache()
-        writer = load_backend(model)
-        judge_backend = load_backend(judge) if judge else writer
-        if method == "likelihood" and not judge_backend.info.supports_likelihood:
-            raise InputError(f"{judge_backend.info.spec} gives no log-likelihoods: use --method logprobs",
-                             field="method")
-        prompt_set = get_prompts(prompts)
-        config = InferConfig(style=style, prompts=prompt_set, max_new_tokens=max_new_tokens or None)
-        inferrer = Inferrer(writer, config, cache)
-        chooser = Judge(judge_backend, method=method, orders=order, seed=seed, prompts=prompt_set, cache=cache)
-        if candidates > 1:
-            checker = load_backend(validator) if validator else judge_backend
-            inferrer = validated_inferrer(inferrer, Judge(checker, prompts=prompt_set, cache=cache), candidates)
-        meta = {"model": inferrer.writer, "candidates": candidates, "judge": judge_backend.info.spec, "seed": seed, "limit": limit,
-                "data": data, "settings": names, "order": order, "method": method, "segments": segments,
-                "prompt_version": prompt_set.version, "loader_options": options, "style": inferrer.style,
-                "sampling": inferrer.sampling.__dict__, "noise_from": noise_from, "cross_domain": cross_domain}
+        plan = assemble(EvalSpec(model=model, judge=judge, writer=writer, methods=methods, order=order, seed=seed,
+                                 style=style, max_new_tokens=max_new_tokens, candidates=candidates,
+                                 validator=validator, prompts=prompts, cache=not no_cache))
+        meta = {"limit": limit, "data": data, "loader_options": options, "noise_from": noise_from,
+                "cross_domain": cross_domain}
         for dataset in variants:
-            bench_name, variant, records = dataset.benchmark, dataset.variant, dataset.records
             gold_only = [n for n in names if SETTINGS[n].needs_gold]
-            if gold_only and not any(r.gold_preference for r in records):
-                raise InputError(f"{bench_name} has no gold preference text: drop {', '.join(gold_only)} from "
-                                 "--settings", field="settings")
-            evaluation = Evaluation(inferrer, chooser, EvalConfig(
-                benchmark=bench_name, settings=names, out=out, segments=segments, chunk=chunk, variant=variant,
-                seed=seed,
-                run_meta={**meta, "loader_meta": records[0].meta if records else {}}))
+            if gold_only and not any(r.gold_preference for r in dataset.records):
+                raise InputError(f"{dataset.benchmark} has no gold preference text: drop {', '.join(gold_only)} "
+                                 "from --settings", field="settings")
+            loader_meta = dataset.records[0].meta if dataset.records else {}
             with progress_bars() as bars:
-                evaluation.run(records, bars)
+                plan.run(dataset, names, out, segments=segments, chunk=chunk,
+                         run_meta={**meta, "loader_meta": loader_meta}, progress=bars)
         write_report([out], out)
         typer.echo((out / "table.md").read_text())
         console.print(f"results in {out}/ (items.jsonl, summary.json, table.md, report.md, accuracy.png, bias.png)")
