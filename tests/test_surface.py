@@ -38,6 +38,9 @@ SURFACE = {
         "judge_methods_table", "markdown_table", "noise_variants", "paired_difference", "paper_table",
         "parse_methods", "parse_settings", "plan_history", "positive_only_variant", "register", "summarize",
         "wilson_interval", "write_report", "write_summary"],
+    "prefscribe.personaset": [
+        "HISTORY_FIELD", "Dimension", "PersonaSet", "PersonaSetConfig", "Pole", "build_persona_set", "load_dimensions",
+        "load_questions", "reply_messages", "reply_text", "select_dimensions"],
     "prefscribe.synth": [
         "BELOW_LAMBDA", "BELOW_THRESHOLD", "Candidate", "DirectScorer", "JUDGE_FAILED", "JUDGE_WRONG", "Journal",
         "MENTIONS_TARGET", "Merged", "NOT_DRAWN", "NO_REJECTED", "NO_TARGET", "Point", "REFERS_TO_CANDIDATES",
