@@ -131,3 +131,19 @@ def test_unknown_writer_names_the_known_ones(tmp_path):
     result = runner.invoke(app, ["eval", "--benchmark", "psoups", "--data", PSOUPS, "--limit", "2", "--settings",
                                  "none", "--writer", "telepathic", "--model", "hf:/nowhere", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "unknown writer 'telepathic'" in result.output and "free" in result.output
+
+
+@needs_data
+def test_every_method_reads_the_profiles_the_first_one_wrote(tiny_model_dir, tmp_path):
+    from prefscribe.data import load
+    written = LastChoiceWriter()
+    calls = []
+    original = written.run
+    written.run = lambda jobs, progress=None: calls.extend(jobs) or original(jobs, progress)
+    plan = assemble(EvalSpec(model=f"hf:{tiny_model_dir}", writer=lambda parts: written,
+                             methods=("logprobs", "contrast", "likelihood"), cache=False))
+    users = load("psoups", PSOUPS, limit=4)
+    plan.run(Dataset("psoups", "", users), ["full", "mismatched"], tmp_path / "run")
+    assert len(calls) == 4  # one profile per user, not one per user and method
+    assert {(i["method"], i["setting"]) for i in items_of(tmp_path / "run")} == {
+        (m, s) for m in ("logprobs", "contrast", "likelihood") for s in ("full", "mismatched")}

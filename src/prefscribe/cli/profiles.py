@@ -101,7 +101,7 @@ def choose(
     profile_text: ProfileTextOpt = None,
     context: Annotated[str | None, typer.Option(help="The query or situation; none for recommendations.")] = None,
     model: ModelOpt = DEFAULT_SPEC,
-    method: Annotated[str, typer.Option(help="logprobs, generation or likelihood.")] = "logprobs",
+    method: Annotated[str, typer.Option(help="logprobs, generation, likelihood or contrast.")] = "logprobs",
     orders: Annotated[str, typer.Option(help="both (debiased), ab, ba or random.")] = "both",
     as_json: JsonOpt = False,
     no_cache: NoCacheOpt = False,
