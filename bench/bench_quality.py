@@ -4,7 +4,7 @@
     python bench/bench_quality.py --model embedded:0.5b --judge embedded
     python bench/bench_quality.py --psoups-users 8 --rec-users 4   # a quick look
 
-P-Soups (users stratified by persona), MovieLens, MIND and Amazon Games; settings none, gold, gold_mismatched,
+P-Soups and DSP (users stratified by persona), MovieLens, MIND and Amazon Games; settings none, gold, gold_mismatched,
 generic, full, mismatched, streaming, streaming_mismatched (the gold ones where a benchmark has gold). Every
 setting judges the same users, so each comparison is paired. One run folder per benchmark under --out: a rerun
 skips the items already judged, and model replies are cached, so a stopped run resumes. It goes in phases that
@@ -30,6 +30,7 @@ DATA = Path(os.environ.get("PREFSCRIBE_DATA") or Path(__file__).resolve().parent
 # name -> (loader, path under the data folder, loader options, users option)
 BENCHMARKS = {
     "psoups": ("psoups", "psoups/student_phd.json", {}, "psoups_users"),
+    "dsp": ("dsp", "dsp", {}, "dsp_users"),
     "movielens": ("movielens", "movielens", {"max_history": 30}, "rec_users"),
     "mind": ("mind", "mind/sample400by_ratio.csv", {}, "rec_users"),
     "amazon": ("amazon", "amazon_games", {"max_history": 30}, "rec_users"),
@@ -49,9 +50,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--benchmarks", default=",".join(BENCHMARKS))
     parser.add_argument("--settings", default=",".join(s for phase in PHASES for s in phase))
     parser.add_argument("--psoups-users", type=int, default=200)
+    parser.add_argument("--dsp-users", type=int, default=200, help="DSP users (stratified by the four personas)")
     parser.add_argument("--rec-users", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--method", default="logprobs", choices=["logprobs", "generation", "likelihood"])
+    parser.add_argument("--method", default="logprobs",
+                        help="judge method(s), comma list: logprobs, generation, likelihood, contrast")
+    parser.add_argument("--writer", default="free", help="profile writer (a name in prefscribe.evaluate.WRITERS)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="token limit of each profile")
     parser.add_argument("--prompts", default=None, help="prompt template folder (default: the built-in set)")
     parser.add_argument("--chunk", type=int, default=8)
@@ -62,36 +66,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> dict[str, Path]:
     """Evaluate every benchmark phase by phase; returns the run folder of each benchmark."""
-    from prefscribe.cache import ResultCache
     from prefscribe.data import load
-    from prefscribe.evaluate import SETTINGS, EvalConfig, Evaluation, parse_settings
-    from prefscribe.infer import InferConfig, Inferrer
-    from prefscribe.judge import Judge
-    from prefscribe.llm import load_backend
-    from prefscribe.prompts import get_prompts
-    from prefscribe.validate import validated_inferrer
+    from prefscribe.evaluate import SETTINGS, Dataset, EvalSpec, assemble, parse_methods, parse_settings
 
     wanted = parse_settings(args.settings)
     names = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
     unknown = [b for b in names if b not in BENCHMARKS]
     if unknown:
         raise SystemExit(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
-    cache = ResultCache()
-    writer, judge_backend = load_backend(args.model), load_backend(args.judge)
-    prompts = get_prompts(args.prompts)
-    inferrer = Inferrer(writer, InferConfig(prompts=prompts, max_new_tokens=args.max_new_tokens), cache)
-    judge = Judge(judge_backend, method=args.method, seed=args.seed, prompts=prompts, cache=cache)
     # Candidates are validated by the downstream judge on the user's own history pairs (never the target).
-    inferrer = validated_inferrer(inferrer, Judge(judge_backend, prompts=prompts, cache=cache), args.candidates)
+    plan = assemble(EvalSpec(model=args.model, judge=args.judge, writer=args.writer,
+                             methods=parse_methods(args.method), seed=args.seed, max_new_tokens=args.max_new_tokens,
+                             candidates=args.candidates, prompts=args.prompts))
 
     users = {}
     for name in names:
         loader, path, options, size = BENCHMARKS[name]
         users[name] = load(loader, args.data / path, limit=getattr(args, size), seed=args.seed, **options)
     folders = {name: args.out / name for name in names}
-    meta = {"model": inferrer.writer, "candidates": args.candidates, "judge": judge_backend.info.spec, "seed": args.seed, "method": args.method,
-            "prompt_version": prompts.version, "style": inferrer.style, "sampling": inferrer.sampling.__dict__,
-            "bench": "bench_quality"}
     for phase in PHASES:
         for name in names:
             has_gold = any(r.gold_preference for r in users[name])
@@ -100,20 +92,22 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
                 continue
             print(f"== {time.strftime('%H:%M:%S')} {name}: {', '.join(settings)} ({len(users[name])} users)",
                   file=sys.stderr, flush=True)
-            Evaluation(inferrer, judge, EvalConfig(
-                benchmark=name, settings=settings, out=folders[name], seed=args.seed, chunk=args.chunk,
-                run_meta={**meta, "limit": len(users[name]), "loader_options": BENCHMARKS[name][2]},
-            )).run(users[name])
+            plan.run(Dataset(name, "", users[name]), settings, folders[name], chunk=args.chunk,
+                     run_meta={"bench": "bench_quality", "limit": len(users[name]),
+                               "loader_options": BENCHMARKS[name][2]})
     return folders
 
 
 def quality_table(folders: dict[str, Path]) -> str:
     """The comparisons of every run folder, the gain recovered, and the issue's acceptance checks."""
-    comparisons, gains, seconds = [], [], {}
+    from prefscribe.evaluate import judge_methods_table
+
+    comparisons, gains, methods, seconds = [], [], [], {}
     for name, folder in folders.items():
         summary = json.loads((folder / "summary.json").read_text())
         comparisons += summary["comparisons"]
         gains += summary["gain_recovered"]
+        methods += summary["judge_methods"]
         seconds[name] = sum(r["wall_seconds"] for r in summary["results"])
     lines = ["| benchmark | writer / judge | a - b | n | diff (points) | 95% CI |", "|---|---|---|---|---|---|"]
     for c in sorted(comparisons, key=lambda c: (list(folders).index(c["benchmark"]) if c["benchmark"] in folders
@@ -128,6 +122,9 @@ def quality_table(folders: dict[str, Path]) -> str:
     for g in gains:
         value = "- (gold adds nothing over gold_mismatched)" if g["value"] is None else f"{100 * g['value']:.0f}%"
         lines.append(f"User-specific gain recovered on {g['benchmark']} ({g['model']} / {g['judge']}): {value}")
+    if methods:
+        lines += ["", "Judge methods: does the judge read a profile? (a - b in points, 95% CI, n)", "",
+                  judge_methods_table(methods).rstrip()]
     lines += ["", *acceptance(comparisons, gains), "",
               "Model time recorded in the items (all runs, resumed ones included): "
               + ", ".join(f"{name} {value / 3600:.2f} h" for name, value in seconds.items())]

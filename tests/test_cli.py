@@ -157,6 +157,8 @@ BAD_INPUT = {
               "no such file"),
     "eval": (["eval", "--benchmark", "psoups", "--settings", "bogus", "--out", "o"], "unknown setting"),
     "report": (["report", "missing_dir"], "no summary.json"),
+    "calibrate": (["calibrate", "--source", "psoups", "--out", "t.json"], "write --source as"),
+    "persona-set": (["persona-set", "--out", "o", "--prompts-from", "missing.txt"], "questions file not found"),
     "batch": (["batch", "--interactions", "missing/*.jsonl", "--out", "o"], "no file matches"),
 }
 

@@ -28,14 +28,19 @@ SURFACE = {
         "get_prompts", "parse_profile", "parse_selection"],
     "prefscribe.data": [
         "CrossDomainPair", "DATA_ENV", "LOADERS", "Thirds", "cross_domain_pairs", "history_text", "interleave_noise",
-        "load", "load_amazon", "load_hicupid", "load_mind", "load_movielens", "load_personamem", "load_psoups",
+        "load", "load_amazon", "load_dsp", "load_hicupid", "load_mind", "load_movielens", "load_personamem", "load_psoups",
         "load_upi", "minilm_embedder", "positive_only", "reference_thirds", "resolve_data_path", "split_segments"],
     "prefscribe.evaluate": [
-        "COMPARISONS", "SETTINGS", "Dataset", "EvalConfig", "Evaluation", "ItemOutcome", "PairedDifference",
-        "Preference", "Setting", "SettingContext", "auc", "check_no_target_in_history", "compare",
-        "comparisons_table", "cross_domain_variants", "donors", "gain_recovered", "markdown_table",
-        "noise_variants", "paired_difference", "paper_table", "parse_settings", "plan_history",
-        "positive_only_variant", "register", "summarize", "wilson_interval", "write_report", "write_summary"],
+        "COMPARISONS", "METHODS", "SETTINGS", "WRITERS", "Dataset", "EvalConfig", "EvalPlan", "EvalSpec",
+        "Evaluation", "ItemOutcome", "PairedDifference", "Preference", "ProfileWriter", "Setting", "SettingContext",
+        "WriterFactory", "WriterParts", "assemble", "auc", "check_no_target_in_history", "compare",
+        "comparisons_table", "cross_domain_variants", "donors", "free_writer", "gain_recovered", "judge_methods",
+        "judge_methods_table", "markdown_table", "noise_variants", "paired_difference", "paper_table",
+        "parse_methods", "parse_settings", "plan_history", "positive_only_variant", "register", "summarize",
+        "wilson_interval", "write_report", "write_summary"],
+    "prefscribe.personaset": [
+        "HISTORY_FIELD", "Dimension", "PersonaSet", "PersonaSetConfig", "Pole", "build_persona_set", "load_dimensions",
+        "load_questions", "reply_messages", "reply_text", "select_dimensions"],
     "prefscribe.synth": [
         "BELOW_LAMBDA", "BELOW_THRESHOLD", "Candidate", "DirectScorer", "JUDGE_FAILED", "JUDGE_WRONG", "Journal",
         "MENTIONS_TARGET", "Merged", "NOT_DRAWN", "NO_REJECTED", "NO_TARGET", "Point", "REFERS_TO_CANDIDATES",

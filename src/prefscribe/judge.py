@@ -1,12 +1,19 @@
 """Use a profile: choose which of two items a user prefers, or write a personalized response.
 
-Three ways to choose:
+Four ways to choose:
 - "logprobs" (default): the answer letter's log-probability after the judge prompt, one forward pass per
   order, both orders averaged so the position bias of small judges cancels;
 - "generation": generate the JSON answer and parse it (servers without logprobs); an unparseable reply is
   a failure, never a guess;
 - "likelihood": how much the profile raises each item's log-likelihood given the context,
-  log p(y | x, P) - log p(y | x) (the AlignXplore paper's generation-based reward).
+  log p(y | x, P) - log p(y | x) (the AlignXplore paper's generation-based reward);
+- "contrast": the same gain measured against the generic persona instead of no persona,
+  log p(y | x, P) - log p(y | x, P_generic), P_generic the prompt set's `generic_preference.txt`: what a
+  profile adds beyond "some preference text is present" (any persona text shifts a judge). With no profile it
+  is the `likelihood` method's `none` ranking, the plain log p(y | x); the generic profile itself gains
+  nothing on either item and ties at 0.5.
+The likelihood methods score each item as the prompts show it (clipped to MAX_ITEM_CHARS), and an exact tie
+is undecided (a failure, counted wrong), never a pick of the first item: item a is the true one in evaluations.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from .cache import CachedCalls, ResultCache
 from .llm.base import GREEDY, Backend, Completion, Conversation, OptionScores, Progress, Sampling
 from .prompts import JUDGE_OPTIONS, JUDGE_PREFILL, PromptSet, get_prompts, parse_selection
 
-Method = Literal["logprobs", "generation", "likelihood"]
+Method = Literal["logprobs", "generation", "likelihood", "contrast"]
+LIKELIHOOD_METHODS = ("likelihood", "contrast")  # scored by continuation log-likelihoods, one order
 Orders = Literal["both", "ab", "ba", "random"]
 Order = Literal["ab", "ba"]  # "ab": the user's item a shown as Item A
 
@@ -131,7 +139,7 @@ class Judge:
 
     def choose_many(self, tasks: Sequence[ChoiceTask], progress: Progress | None = None) -> list[Choice]:
         """One choice per task; the tasks go to the backend `tasks_per_call` at a time. `progress` counts tasks."""
-        if self.method == "likelihood":
+        if self.method in LIKELIHOOD_METHODS:
             return self._chunked(tasks, self._likelihood, progress)
         orders = [self._orders_for_task() for _ in tasks]  # in task order, so a seed replays the same orders
         groups = [[self._messages(t, o) for o in task_orders] for t, task_orders in zip(tasks, orders)]
@@ -170,27 +178,29 @@ class Judge:
 
     # ---------------------------------------------------------------------------------- likelihood
     def _likelihood(self, tasks: Sequence[ChoiceTask]) -> list[Choice]:
-        """The profile's gain in each item's log-likelihood, log p(y | x, P) - log p(y | x); without a
-        profile, the plain log p(y | x) (the baseline ranking). All tasks in one backend call."""
+        """The profile's gain in each item's log-likelihood over a baseline prompt: no persona ("likelihood")
+        or the generic persona ("contrast"). Without a profile, the plain log p(y | x) (the baseline ranking).
+        All tasks in one backend call."""
+        baseline = self.prompts.generic_preference() if self.method == "contrast" else None
         prompts: list[Conversation] = []
         items: list[str] = []
         for task in tasks:
             context = task.context or "Recommend an item to me."
+            pair = [self.prompts.item_text(task.a), self.prompts.item_text(task.b)]
             if task.preference:
                 with_p = self.prompts.respond_messages(task.preference, context)
                 prompts += [with_p, with_p]
-                items += [task.a, task.b]
-            without = self.prompts.respond_messages(None, context)
+                items += pair
+            without = self.prompts.respond_messages(baseline if task.preference else None, context)
             prompts += [without, without]
-            items += [task.a, task.b]
+            items += pair
         scores = iter(self.backend.continuation_logprobs(prompts, items) if prompts else [])
         out = []
         for task in tasks:
             la, lb = (next(scores), next(scores)) if task.preference else (0.0, 0.0)
             la0, lb0 = next(scores), next(scores)
             gain_a, gain_b = (la - la0, lb - lb0) if task.preference else (la0, lb0)
-            p_a = two_way(gain_a, gain_b)
-            out.append(Choice(choice="a" if p_a >= 0.5 else "b", p_a=p_a, p_b=1.0 - p_a, method="likelihood"))
+            out.append(_likelihood_choice(gain_a, gain_b, self.method))
         return out
 
     # ------------------------------------------------------------------------------------ response
@@ -198,6 +208,15 @@ class Judge:
         """A response to `context` written for the user the profile describes."""
         prompt = self.prompts.respond_messages(preference, context)
         return self._calls.generate([prompt], sampling or RESPOND_SAMPLING, role="respond")[0]
+
+
+def _likelihood_choice(score_a: float, score_b: float, method: Method) -> Choice:
+    """Two-way probability of a from the two scores; the higher score wins, an exact tie decides nothing."""
+    p_a = two_way(score_a, score_b)
+    if score_a == score_b:
+        return Choice(choice=None, p_a=p_a, p_b=1.0 - p_a, method=method,
+                      error="tie: the preference moves both items' log-likelihood equally")
+    return Choice(choice="a" if score_a > score_b else "b", p_a=p_a, p_b=1.0 - p_a, method=method)
 
 
 def _generated_order(order: Order, completion: Completion) -> OrderResult:

@@ -21,7 +21,6 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .errors import InputError
 from .infer import InferJob, Inferrer, Result
 from .judge import ChoiceTask, Judge
 from .llm.base import Progress
@@ -117,8 +116,5 @@ def validated_inferrer(inferrer: Inferrer, judge: Judge, candidates: int) -> Inf
     """`inferrer` itself for one candidate; otherwise the same writer with validation by `judge`."""
     if candidates <= 1:
         return inferrer
-    if type(inferrer) is not Inferrer:  # e.g. a measured writer: its profiles are computed, not sampled
-        raise InputError(f"--candidates samples free-text profiles; {inferrer.writer} does not sample: "
-                         "use --writer free with --candidates", field="candidates")
     return ValidatedInferrer(inferrer.backend, inferrer.config, inferrer.cache, judge=judge,
                              candidates=candidates)

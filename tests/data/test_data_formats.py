@@ -301,9 +301,9 @@ def test_personamem_error(tmp_path):
 # ------------------------------------------------------------------------------------------- registry
 
 def test_registry_and_load_errors(tmp_path, real_file):
-    assert set(LOADERS) == {"upi", "psoups", "movielens", "mind", "amazon", "personamem", "hicupid"}
+    assert set(LOADERS) == {"upi", "psoups", "dsp", "movielens", "mind", "amazon", "personamem", "hicupid"}
     err = _error("netflix", tmp_path)
-    assert err.field == "benchmark" and "known: amazon, hicupid" in str(err)
+    assert err.field == "benchmark" and "known: amazon, dsp, hicupid" in str(err)
     err = _error("psoups", tmp_path / "nope.json")
     assert err.path == str(tmp_path / "nope.json") and "no such file" in str(err)
     (tmp_path / "x.csv").touch()
@@ -326,7 +326,7 @@ def test_relative_path_resolves_under_env(monkeypatch, data_dir):
 def test_public_surface():
     assert sorted(data.__all__) == sorted([
         "DATA_ENV", "LOADERS", "CrossDomainPair", "Thirds", "cross_domain_pairs", "history_text",
-        "interleave_noise", "load", "load_amazon", "load_hicupid", "load_mind", "load_movielens",
+        "interleave_noise", "load", "load_amazon", "load_dsp", "load_hicupid", "load_mind", "load_movielens",
         "load_personamem", "load_psoups", "load_upi", "minilm_embedder", "positive_only", "reference_thirds",
         "resolve_data_path", "split_segments"])
     assert all(hasattr(data, name) for name in data.__all__)

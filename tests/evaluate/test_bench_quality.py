@@ -22,14 +22,15 @@ def test_bench_quality_runs_every_control_and_resumes(tiny_model_dir, tmp_path, 
     bench = bench_quality()
     tiny = f"hf:{tiny_model_dir}"
     argv = ["--model", tiny, "--judge", tiny, "--out", str(tmp_path / "q"), "--data", str(DATA),
-            "--psoups-users", "4", "--rec-users", "3", "--max-new-tokens", "8"]
+            "--psoups-users", "4", "--dsp-users", "4", "--rec-users", "3", "--max-new-tokens", "8"]
     text = bench.main(argv)
-    folders = {b: tmp_path / "q" / b for b in ("psoups", "movielens", "mind", "amazon")}
+    folders = {b: tmp_path / "q" / b for b in ("psoups", "dsp", "movielens", "mind", "amazon")}
     settings = {}
     for name, folder in folders.items():
         rows = json.loads((folder / "summary.json").read_text())["results"]
         settings[name] = {r["setting"]: r["n"] for r in rows}
-    assert settings["psoups"] == dict.fromkeys(("none", "gold", "gold_mismatched", "generic", "full", "mismatched",
+    for name in ("psoups", "dsp"):
+        assert settings[name] == dict.fromkeys(("none", "gold", "gold_mismatched", "generic", "full", "mismatched",
                                                 "streaming", "streaming_mismatched"), 4)
     for name in ("movielens", "mind", "amazon"):  # no gold text: the gold settings are left out
         assert settings[name] == dict.fromkeys(("none", "generic", "full", "mismatched", "streaming",

@@ -97,3 +97,20 @@ def test_eval_cli_builds_noise_and_positive_only_variants(tiny_model_dir, tmp_pa
     rows = json.loads((out / "summary.json").read_text())["results"]
     assert sorted((r["variant"], r["n"]) for r in rows) == [("noise=0,positive-only", 2),
                                                             ("noise=0.5,positive-only", 2)]
+
+
+@pytest.mark.skipif(not (DATA / "dsp").exists(), reason="needs ../shared/data/dsp (set PREFSCRIBE_DATA)")
+def test_eval_cli_on_real_dsp_with_the_gold_controls(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["eval", "--benchmark", "dsp", "--data", str(DATA / "dsp"), "--limit", "4",
+                                 "--settings", "none,gold,gold_mismatched", "--model", f"hf:{tiny_model_dir}",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    items = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    gold = {i["user_id"]: i["preference"] for i in items if i["setting"] == "gold"}
+    assert len(set(gold.values())) == 4  # one user of each persona
+    for item in (i for i in items if i["setting"] == "gold_mismatched"):
+        assert item["user_id"].split("_")[1] != item["donor"].split("_")[1]
+        assert item["preference"] == gold[item["donor"]]
+    comparisons = json.loads((out / "summary.json").read_text())["comparisons"]
+    assert ("gold", "gold_mismatched") in {(c["a"], c["b"]) for c in comparisons}

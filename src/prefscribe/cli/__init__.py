@@ -10,6 +10,7 @@ from . import batch as _batch
 from . import demo as _demo
 from . import eval as _eval
 from . import measure as _measure
+from . import personaset as _personaset
 from . import profiles as _profiles
 from . import service as _service
 from . import synth as _synth
@@ -33,6 +34,7 @@ app.command()(_synth.prune)
 app.command(name="eval")(_eval.eval)
 app.command()(_eval.report)
 app.command()(_measure.calibrate)
+app.command(name="persona-set")(_personaset.persona_set)
 app.command()(_batch.batch)
 
 

@@ -7,18 +7,12 @@ from typing import Annotated
 
 import typer
 
-from ..cache import ResultCache
 from ..data import load, minilm_embedder
 from ..errors import InputError
-from ..evaluate import SETTINGS, EvalConfig, Evaluation, parse_settings, write_report
+from ..evaluate import SETTINGS, WRITERS, EvalSpec, assemble, parse_methods, parse_settings, write_report
 from ..evaluate.variants import Dataset, cross_domain_variants, noise_variants, positive_only_variant
-from ..infer import InferConfig
-from ..judge import Judge
-from ..llm import DEFAULT_SPEC, load_backend
-from ..measure import build_writer
-from ..prompts import get_prompts
-from ..validate import validated_inferrer
-from .options import DEFAULT_WRITER, CandidatesOpt, NoCacheOpt, PromptsOpt, WriterOpt, console, errors_exit, progress_bars
+from ..llm import DEFAULT_SPEC
+from .options import DEFAULT_WRITER, CandidatesOpt, NoCacheOpt, PromptsOpt, console, errors_exit, progress_bars
 
 
 def _source(text: str, option: str) -> tuple[str, str]:
@@ -41,7 +35,7 @@ def _parse_floats(text: str, option: str) -> list[float]:
 
 def eval(
     out: Annotated[Path, typer.Option(help="Run folder: items.jsonl, summary.json, table.md, plots.")],
-    benchmark: Annotated[str | None, typer.Option(help="Loader: psoups, upi, movielens, mind, amazon, "
+    benchmark: Annotated[str | None, typer.Option(help="Loader: psoups, dsp, upi, movielens, mind, amazon, "
                                                   "personamem, hicupid.")] = None,
     data: Annotated[str | None, typer.Option(help="File or folder of the benchmark.")] = None,
     settings: Annotated[str, typer.Option(help="Comma list of " + ", ".join(SETTINGS) + ".")] =
@@ -54,9 +48,16 @@ def eval(
     positive_only_: Annotated[bool, typer.Option("--positive-only", help="Drop every rejected item from "
                                                  "histories.")] = False,
     order: Annotated[str, typer.Option(help="both (debiased) or random (the paper's single order).")] = "both",
-    method: Annotated[str, typer.Option(help="Judge method: logprobs, generation, or likelihood (how much the "
-                                        "preference raises log p(item | context); `none` is the plain "
-                                        "log p(item | context) ranking).")] = "logprobs",
+    method: Annotated[str, typer.Option(help="Judge method(s), a comma list run on the same users: logprobs, "
+                                        "generation, likelihood (how much the preference raises log p(item | "
+                                        "context); `none` is the plain log p(item | context) ranking), contrast "
+                                        "(the same against the generic persona). The summary compares gold - "
+                                        "gold_mismatched per method.")] = "logprobs",
+    writer: Annotated[str, typer.Option(help="Profile writer: " + ", ".join(WRITERS) + " (measured: the model "
+                                        "scores each choice on a vocabulary of qualities; the profile states where "
+                                        "the user departs from other people).")] = DEFAULT_WRITER,
+    split: Annotated[str | None, typer.Option(help="Users of one half only: test (report on these) or dev "
+                                              "(calibration and tuning take these).")] = None,
     noise_from: Annotated[str | None, typer.Option(help="Multi-interest noise source <benchmark>:<path>.")] = None,
     noise: Annotated[str, typer.Option(help="Noise intensities, e.g. 0,0.25,0.5,0.75.")] = "0,0.25,0.5,0.75",
     cross_domain: Annotated[str | None, typer.Option(help="<a>:<path>,<b>:<path>: pair users across two "
@@ -72,49 +73,30 @@ def eval(
                          ] = None,
     no_cache: NoCacheOpt = False,
     prompts: PromptsOpt = None,
-    writer_name: WriterOpt = DEFAULT_WRITER,
-    split: Annotated[str | None, typer.Option(help="Users of one half only: test (report on these) or dev "
-                                              "(calibration and tuning take these).")] = None,
 ) -> None:
     """Evaluate profiles on a benchmark: accuracy of a judge choosing each user's held-out item."""
     with errors_exit():
         names = parse_settings(settings)
         if order not in ("both", "random"):
             raise InputError("--order must be both or random", field="order")
-        if method not in ("logprobs", "generation", "likelihood"):
-            raise InputError("--method must be logprobs, generation or likelihood", field="method")
+        methods = parse_methods(method)
         options = _loader_options(loader_option or [])
         variants = _datasets(benchmark, data, limit, seed, positive_only_, noise_from, noise, cross_domain, top_n,
                              options, split)
-        cache = None if no_cache else ResultCache()
-        writer = load_backend(model)
-        judge_backend = load_backend(judge) if judge else writer
-        if method == "likelihood" and not judge_backend.info.supports_likelihood:
-            raise InputError(f"{judge_backend.info.spec} gives no log-likelihoods: use --method logprobs",
-                             field="method")
-        prompt_set = get_prompts(prompts)
-        config = InferConfig(style=style, prompts=prompt_set, max_new_tokens=max_new_tokens or None)
-        inferrer = build_writer(writer_name, writer, config, cache)
-        chooser = Judge(judge_backend, method=method, orders=order, seed=seed, prompts=prompt_set, cache=cache)
-        if candidates > 1:
-            checker = load_backend(validator) if validator else judge_backend
-            inferrer = validated_inferrer(inferrer, Judge(checker, prompts=prompt_set, cache=cache), candidates)
-        meta = {"model": inferrer.writer, "candidates": candidates, "judge": judge_backend.info.spec, "seed": seed, "limit": limit,
-                "data": data, "settings": names, "order": order, "method": method, "segments": segments,
-                "prompt_version": prompt_set.version, "split": split, "loader_options": options, "style": inferrer.style,
-                "sampling": inferrer.sampling.__dict__, "noise_from": noise_from, "cross_domain": cross_domain}
+        plan = assemble(EvalSpec(model=model, judge=judge, writer=writer, methods=methods, order=order, seed=seed,
+                                 style=style, max_new_tokens=max_new_tokens, candidates=candidates,
+                                 validator=validator, prompts=prompts, cache=not no_cache))
+        meta = {"limit": limit, "data": data, "split": split, "loader_options": options, "noise_from": noise_from,
+                "cross_domain": cross_domain}
         for dataset in variants:
-            bench_name, variant, records = dataset.benchmark, dataset.variant, dataset.records
             gold_only = [n for n in names if SETTINGS[n].needs_gold]
-            if gold_only and not any(r.gold_preference for r in records):
-                raise InputError(f"{bench_name} has no gold preference text: drop {', '.join(gold_only)} from "
-                                 "--settings", field="settings")
-            evaluation = Evaluation(inferrer, chooser, EvalConfig(
-                benchmark=bench_name, settings=names, out=out, segments=segments, chunk=chunk, variant=variant,
-                seed=seed,
-                run_meta={**meta, "loader_meta": records[0].meta if records else {}}))
+            if gold_only and not any(r.gold_preference for r in dataset.records):
+                raise InputError(f"{dataset.benchmark} has no gold preference text: drop {', '.join(gold_only)} "
+                                 "from --settings", field="settings")
+            loader_meta = dataset.records[0].meta if dataset.records else {}
             with progress_bars() as bars:
-                evaluation.run(records, bars)
+                plan.run(dataset, names, out, segments=segments, chunk=chunk,
+                         run_meta={**meta, "loader_meta": loader_meta}, progress=bars)
         write_report([out], out)
         typer.echo((out / "table.md").read_text())
         console.print(f"results in {out}/ (items.jsonl, summary.json, table.md, report.md, accuracy.png, bias.png)")

@@ -38,17 +38,15 @@ def calibrate(
     Users come from the dev half of each source (`split_of`): evaluations report the test half, so no
     reported user shapes the table."""
     with errors_exit():
+        sources = [_source(entry) for entry in source]  # bad input fails before the model loads
+        options = _options(loader_option or [])
         backend = load_backend(model)
         cache = None if no_cache else ResultCache()
         writer = MeasuredWriter(backend, InferConfig(prompts=get_prompts(prompts)), cache,
                                 measure=MeasureConfig(max_comparisons=max_comparisons, seed=seed))
-        options = _options(loader_option or [])
         counts: dict[str, int] = {}
         scored = []
-        for entry in source:
-            name, sep, path = entry.partition(":")
-            if not sep or not name or not path:
-                raise InputError("write --source as <benchmark>:<path>", field="source")
+        for name, path in sources:
             records = load(name, path, limit=users, seed=seed, split="dev", **options.get(name, {}))
             comparisons = [c for user in writer.comparisons([InferJob(r.history) for r in records]) for c in user]
             calls = CachedCalls(backend, cache, writer.vocabulary.version)
@@ -66,6 +64,13 @@ def calibrate(
         table.write(out)
         _show(table)
         console.print(f"wrote {out}")
+
+
+def _source(entry: str) -> tuple[str, str]:
+    name, sep, path = entry.partition(":")
+    if not sep or not name or not path:
+        raise InputError(f"write --source as <benchmark>:<path>, not {entry!r}", field="source")
+    return name, path
 
 
 def _options(pairs: list[str]) -> dict[str, dict]:

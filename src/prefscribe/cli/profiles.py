@@ -13,10 +13,10 @@ from ..errors import InputError
 from ..infer import InferConfig
 from ..judge import RESPOND_SAMPLING, ChoiceTask, Judge, Method, Orders
 from ..llm import DEFAULT_SPEC, load_backend
-from ..measure import MeasureConfig, build_writer
+from ..evaluate.writers import WRITERS, WriterParts
+from ..measure import MeasureConfig
 from ..prompts import Style, get_prompts
 from ..schema import InferenceFailure, Profile, profile_from_text, read_history, read_profile
-from ..validate import validated_inferrer
 from .options import (
     DEFAULT_WRITER,
     CandidatesOpt,
@@ -74,10 +74,11 @@ def infer(
         cache = None if no_cache else ResultCache()
         measure = MeasureConfig(reference=[i.chosen for i in read_history(reference)] if reference else (),
                                 seed=seed)
-        inferrer = build_writer(writer, load_backend(model), config, cache, measure)
-        if candidates > 1:
-            checker = load_backend(validator) if validator else inferrer.backend
-            inferrer = validated_inferrer(inferrer, Judge(checker, prompts=config.prompts, cache=cache), candidates)
+        backend = load_backend(model)
+        if writer not in WRITERS:
+            raise InputError(f"unknown writer {writer!r}; choose from {', '.join(WRITERS)}", field="writer")
+        inferrer = WRITERS[writer](WriterParts(backend, backend, config, cache, candidates,
+                                               load_backend(validator) if validator else None, measure))
         with progress_bar(f"profile ({inferrer.backend.info.spec})", segments) as advance:
             steps = inferrer.stream_many([interactions], segments, [past_profile], progress=advance)[0]
         final = steps[-1]
@@ -112,7 +113,7 @@ def choose(
     profile_text: ProfileTextOpt = None,
     context: Annotated[str | None, typer.Option(help="The query or situation; none for recommendations.")] = None,
     model: ModelOpt = DEFAULT_SPEC,
-    method: Annotated[str, typer.Option(help="logprobs, generation or likelihood.")] = "logprobs",
+    method: Annotated[str, typer.Option(help="logprobs, generation, likelihood or contrast.")] = "logprobs",
     orders: Annotated[str, typer.Option(help="both (debiased), ab, ba or random.")] = "both",
     as_json: JsonOpt = False,
     no_cache: NoCacheOpt = False,

@@ -26,7 +26,7 @@ from .options import JsonOpt, NoCacheOpt, PromptsOpt, console, emit_json, errors
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Benchmark file or folder (relative paths are also "
                                        "looked up under $PREFSCRIBE_DATA).")]
-BenchmarkOpt = Annotated[str, typer.Option("--benchmark", "-b", help="Loader: psoups, movielens, mind, amazon, "
+BenchmarkOpt = Annotated[str, typer.Option("--benchmark", "-b", help="Loader: psoups, dsp, movielens, mind, amazon, "
                                            "upi, personamem, hicupid.")]
 LimitOpt = Annotated[int | None, typer.Option("--limit", help="Seeded sample of this many users.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of user sampling, target draws and sampling.")]

@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import InputError
 from ..schema import UserRecord
 from .amazon import load_amazon
+from .dsp import load_dsp
 from .hicupid import load_hicupid
 from .mind import load_mind
 from .movielens import load_movielens
@@ -40,7 +41,7 @@ from ._sampling import Split, sample_records, split_of, user_rng
 from .upi import load_upi
 
 __all__ = ["Split", "split_of", "user_rng", "DATA_ENV", "LOADERS", "CrossDomainPair", "Thirds", "cross_domain_pairs", "history_text",
-           "interleave_noise", "load", "load_amazon", "load_hicupid", "load_mind", "load_movielens",
+           "interleave_noise", "load", "load_amazon", "load_dsp", "load_hicupid", "load_mind", "load_movielens",
            "load_personamem", "load_psoups", "load_upi", "minilm_embedder", "positive_only",
            "reference_thirds", "resolve_data_path", "split_segments"]
 
@@ -51,6 +52,7 @@ Loader = Callable[..., list[UserRecord]]
 LOADERS: dict[str, Loader] = {
     "upi": load_upi,
     "psoups": load_psoups,
+    "dsp": load_dsp,
     "movielens": load_movielens,
     "mind": load_mind,
     "amazon": load_amazon,

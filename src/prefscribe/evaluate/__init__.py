@@ -4,6 +4,7 @@ It owns the settings (what the judge is told about a user, as registered objects
 the dataset variants of the transfer tests, the runner that writes resumable items and summaries, and the
 reports built from them. It reads data and calls the inferrer and the judge; nothing below imports it."""
 
+from .assembly import METHODS, EvalPlan, EvalSpec, assemble, parse_methods
 from .metrics import ItemOutcome, PairedDifference, auc, paired_difference, summarize, wilson_interval
 from .report import paper_table, write_report
 from .runner import (
@@ -12,6 +13,8 @@ from .runner import (
     compare,
     comparisons_table,
     gain_recovered,
+    judge_methods,
+    judge_methods_table,
     markdown_table,
     write_summary,
 )
@@ -28,9 +31,12 @@ from .settings import (
     register,
 )
 from .variants import Dataset, cross_domain_variants, noise_variants, positive_only_variant
+from .writers import WRITERS, ProfileWriter, WriterFactory, WriterParts, free_writer
 
-__all__ = ["COMPARISONS", "SETTINGS", "Dataset", "EvalConfig", "Evaluation", "ItemOutcome", "PairedDifference",
-           "Preference", "Setting", "SettingContext", "auc", "check_no_target_in_history", "compare",
-           "comparisons_table", "cross_domain_variants", "donors", "gain_recovered", "markdown_table",
-           "noise_variants", "paired_difference", "paper_table", "parse_settings", "plan_history",
-           "positive_only_variant", "register", "summarize", "wilson_interval", "write_report", "write_summary"]
+__all__ = ["COMPARISONS", "METHODS", "SETTINGS", "WRITERS", "Dataset", "EvalConfig", "EvalPlan", "EvalSpec",
+           "Evaluation", "ItemOutcome", "PairedDifference", "Preference", "ProfileWriter", "Setting",
+           "SettingContext", "WriterFactory", "WriterParts", "assemble", "auc", "check_no_target_in_history",
+           "compare", "comparisons_table", "cross_domain_variants", "donors", "free_writer", "gain_recovered",
+           "judge_methods", "judge_methods_table", "markdown_table", "noise_variants", "paired_difference",
+           "paper_table", "parse_methods", "parse_settings", "plan_history", "positive_only_variant", "register",
+           "summarize", "wilson_interval", "write_report", "write_summary"]

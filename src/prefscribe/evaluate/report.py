@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import InputError
-from .runner import comparisons_table, gain_recovered
+from .runner import comparisons_table, gain_recovered, judge_methods, judge_methods_table
 from .settings import setting_order
 
 PAPER_ORDER = ["mind", "amazon", "alignx", "movielens", "personamem", "psoups", "hicupid"]
@@ -187,7 +187,9 @@ def write_report(run_dirs: Sequence[Path], out: Path) -> dict[str, Path]:
     files = {"table": out / "report.md"}
     cost = cost_table(results)
     paired = comparisons_table(comparisons, gain_recovered(comparisons))
+    methods = judge_methods_table(judge_methods(comparisons))
     files["table"].write_text(paper_table(results) + (f"\nPaired comparisons\n\n{paired}" if paired else "")
+                              + (f"\nJudge methods: does the judge read a profile?\n\n{methods}" if methods else "")
                               + (f"\nProfile cost\n\n{cost}" if cost else ""))
     for name, plot in (("accuracy", plot_accuracy), ("bias", plot_bias), ("noise", plot_noise)):
         written = plot(results, out / f"{name}.png")

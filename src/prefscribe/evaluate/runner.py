@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import InputError
-from ..infer import InferJob, Inferrer, Result
+from ..infer import InferJob, Result
 from ..judge import ChoiceTask, Judge
 from ..schema import InferenceFailure, Interaction, UserRecord
 from .metrics import ItemOutcome, paired_difference, summarize
@@ -35,6 +35,7 @@ from .settings import (
     plan_history,
     setting_order,
 )
+from .writers import ProfileWriter
 
 Advance = Callable[[int], None]
 
@@ -86,13 +87,9 @@ class Evaluation:
     object (it is their `SettingContext`): profiles are written once per user and kind, whichever setting asks
     first, and reused by the others (a mismatched control borrows the very profile its donor got)."""
 
-    def __init__(self, inferrer: Inferrer, judge: Judge, config: EvalConfig) -> None:
-        labels = [config.variant]
-        if judge.orders == "random":  # one random order per item: kept apart from both-order results
-            labels.append("order=random")
-        if judge.method == "likelihood":  # another way of choosing: its own baseline and controls
-            labels.append("method=likelihood")
-        config = replace(config, variant=",".join(filter(None, labels)))
+    def __init__(self, inferrer: ProfileWriter, judge: Judge, config: EvalConfig) -> None:
+        self._data_variant = config.variant  # the histories' variant: profiles written under it are reusable
+        config = replace(config, variant=",".join(filter(None, [config.variant, *judge_labels(judge)])))
         unknown = [s for s in config.settings if s not in SETTINGS]
         if unknown:
             raise InputError(f"unknown setting(s) {', '.join(unknown)}; choose from {', '.join(SETTINGS)}",
@@ -162,11 +159,12 @@ class Evaluation:
         return out
 
     def _remember_written_profiles(self) -> None:
-        """Profiles already in items.jsonl (same writer, same variant): a control run later borrows those."""
+        """Profiles already in items.jsonl (same writer, same histories): a control run later borrows those, and
+        so does a run under another judge method or order (the judge does not change what was written)."""
         writer = self.inferrer.writer
         for row in _load_items(self.items_path):
             if (row["setting"] in ("full", "streaming") and row["model"] == writer
-                    and row.get("variant", "") == self.config.variant):
+                    and data_variant(row.get("variant", "")) == self._data_variant):
                 info = {k: row[k] for k in _PROFILE_INFO if k in row}
                 self._profiles.setdefault((row["setting"], row["user_id"]), Preference(row.get("preference"),
                                                                                         info=info))
@@ -199,7 +197,7 @@ class Evaluation:
                ) -> list[dict]:
         rows = [{"user_id": u.user_id, "benchmark": self.config.benchmark, "setting": setting.name,
                  "variant": self.config.variant, "model": self.inferrer.writer,
-                 "judge": self.judge.backend.info.spec, "prompt_version": self.judge.prompts.version,
+                 "judge": self.judge.backend.info.spec, "method": self.judge.method, "prompt_version": self.judge.prompts.version,
                  "preference": p.text, **p.info} for u, p in zip(users, preferences)]
         asked = [i for i, p in enumerate(preferences) if not (p.required and p.text is None)]
         tasks = [ChoiceTask(a=users[i].target.chosen, b=users[i].target.rejected, context=users[i].target.context,
@@ -226,6 +224,29 @@ class Evaluation:
     def write_summary(self) -> list[dict]:
         rows = _load_items(self.items_path)
         return write_summary(self.config.out, rows, self.config.run_meta)
+
+
+JUDGE_LABELS = ("order=", "method=")  # variant labels that name how the judge read, not what it read
+
+
+def judge_labels(judge: Judge) -> list[str]:
+    """Variant labels that keep a judge's results apart from the default judge's (letters, both orders)."""
+    labels = []
+    if judge.orders == "random":  # one random order per item: kept apart from both-order results
+        labels.append("order=random")
+    if judge.method != "logprobs":  # another way of choosing: its own baseline and controls
+        labels.append(f"method={judge.method}")
+    return labels
+
+
+def data_variant(variant: str) -> str:
+    """The variant without the judge's labels: which histories the profiles were written from."""
+    return ",".join(p for p in variant.split(",") if p and not p.startswith(JUDGE_LABELS))
+
+
+def method_of(variant: str) -> str:
+    """The judge method a variant label names ("logprobs" when none is named)."""
+    return next((p.split("=", 1)[1] for p in variant.split(",") if p.startswith("method=")), "logprobs")
 
 
 def _as_preference(steps: Sequence[Result], seconds: float) -> Preference:
@@ -269,10 +290,12 @@ def write_summary(out: Path, rows: Sequence[dict], run_meta: dict) -> list[dict]
     results.sort(key=lambda r: (r["benchmark"], r["variant"], *setting_order(r["setting"])))
     comparisons = compare(rows, seed=int(run_meta.get("seed") or 0))
     summary = {"run": run_meta, "results": results, "comparisons": comparisons,
-               "gain_recovered": gain_recovered(comparisons)}
+               "gain_recovered": gain_recovered(comparisons), "judge_methods": judge_methods(comparisons)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     paired = comparisons_table(comparisons, summary["gain_recovered"])
-    (out / "table.md").write_text(markdown_table(results) + (f"\nPaired comparisons\n\n{paired}" if paired else ""))
+    methods = judge_methods_table(summary["judge_methods"])
+    (out / "table.md").write_text(markdown_table(results) + (f"\nPaired comparisons\n\n{paired}" if paired else "")
+                                  + (f"\nJudge methods\n\n{methods}" if methods else ""))
     return results
 
 
@@ -311,6 +334,41 @@ def gain_recovered(comparisons: Sequence[dict]) -> list[dict]:
         out.append({"benchmark": benchmark, "variant": variant, "model": model, "judge": judge,
                     "value": own / gold if gold > 0 else None})
     return out
+
+
+# The comparisons that say whether a judge reads a profile at all: the benchmark's own persona against another
+# persona's first (a judge that cannot tell those apart cannot tell written profiles apart either).
+READS_PROFILES: tuple[tuple[str, str], ...] = (("gold", "gold_mismatched"), ("gold", "none"), ("full", "mismatched"))
+
+
+def judge_methods(comparisons: Sequence[dict]) -> list[dict]:
+    """The READS_PROFILES comparisons of every judge method, each with its `method` and its data variant."""
+    out = []
+    for c in comparisons:
+        if (c["a"], c["b"]) in READS_PROFILES:
+            out.append({**c, "method": method_of(c["variant"]), "data_variant": data_variant(c["variant"])})
+    return out
+
+
+def judge_methods_table(rows: Sequence[dict]) -> str:
+    """One row per data set and comparison, one column per judge method: a - b in points (95% CI, n). Only
+    settings that ran are shown, and only runs with more than one method or a gold text have anything to say."""
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    if not rows:
+        return ""
+    cells: dict[tuple, dict[str, dict]] = {}
+    for r in rows:
+        key = (r["benchmark"], r["data_variant"], r["model"], r["judge"], READS_PROFILES.index((r["a"], r["b"])))
+        cells.setdefault(key, {})[r["method"]] = r
+    lines = ["| benchmark | variant | model | judge | a - b | " + " | ".join(methods) + " |",
+             "|---|---|---|---|---|" + "---|" * len(methods)]
+    for key in sorted(cells):
+        benchmark, variant, model, judge, pair = key
+        shown = [f"{100 * c['diff']:+.1f} ({100 * c['ci_low']:+.1f} to {100 * c['ci_high']:+.1f}, n={c['n']})"
+                 if (c := cells[key].get(m)) else "-" for m in methods]
+        a, b = READS_PROFILES[pair]
+        lines.append(f"| {benchmark} | {variant or '-'} | {model} | {judge} | {a} - {b} | " + " | ".join(shown) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def comparisons_table(comparisons: Sequence[dict], gains: Sequence[dict] = ()) -> str:

@@ -9,7 +9,7 @@ qualities on which a user's choices depart from other people's, with their evide
 from ._calibration import Calibration, QualityStats, base_model, population, read, shipped
 from ._scoring import Comparison, Scored, score
 from ._vocabulary import Kept, Quality, Vocabulary
-from ._writer import MIN_PEOPLE, WRITERS, MeasureConfig, MeasuredWriter, build_writer
+from ._writer import MIN_PEOPLE, MeasureConfig, MeasuredWriter
 
 __all__ = ["MIN_PEOPLE", "Calibration", "Comparison", "Kept", "MeasureConfig", "MeasuredWriter", "Quality",
-           "QualityStats", "Scored", "Vocabulary", "WRITERS", "base_model", "build_writer", "population", "read", "score", "shipped"]
+           "QualityStats", "Scored", "Vocabulary", "base_model", "population", "read", "score", "shipped"]

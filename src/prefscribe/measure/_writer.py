@@ -48,7 +48,7 @@ class MeasureConfig:
     calibration: Calibration | Literal["shipped", "run"] = "shipped"
     threshold: float | None = None
     max_qualities: int = 4
-    max_comparisons: int = 32
+    max_comparisons: int = 12
     reference: Sequence[str] = ()
     seed: int = 0
 
@@ -211,14 +211,3 @@ def _start(past: Profile | None, vocabulary: str, calibration: str) -> Evidence:
         return past.evidence.model_copy(deep=True, update={"calibration": calibration})
     return Evidence(vocabulary=vocabulary, calibration=calibration, preamble=past.profile)
 
-
-WRITERS = ("measured", "free")
-
-
-def build_writer(name: str, backend, config, cache, measure: MeasureConfig | None = None) -> Inferrer:
-    """The profile writer a front end names: "measured" (this module) or "free" (the LLM writes the text)."""
-    if name == "measured":
-        return MeasuredWriter(backend, config, cache, measure=measure or MeasureConfig())
-    if name == "free":
-        return Inferrer(backend, config, cache)
-    raise InputError(f"--writer must be one of {', '.join(WRITERS)}, not {name!r}", field="writer")

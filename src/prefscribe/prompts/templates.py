@@ -110,6 +110,10 @@ class PromptSet:
         rendered = self.render_history(history, budget_tokens, count_tokens)
         return self.judge_messages(context, rendered.text.strip(), item_a, item_b, preference_kind="history")
 
+    def item_text(self, text: str) -> str:
+        """An item as every prompt shows it: cut at MAX_ITEM_CHARS (the likelihood judges score this text)."""
+        return clip_item(text)  # type: ignore[return-value]
+
     def generic_preference(self) -> str:
         """A neutral preference text that describes nobody: the placebo beside a user's own profile."""
         return self._render("generic_preference.txt").strip()

@@ -1,0 +1,79 @@
+"""Profile writers an evaluation can run, by name: what a writer must offer, what it is built from.
+
+    WRITERS["free"]      the free-text writer (`infer.Inferrer`), validated among candidates when asked
+    WRITERS["measured"]  measured profiles (`measure.MeasuredWriter`): qualities scored, stated against a population
+A new writer is one entry: `WRITERS["name"] = factory`, a callable from `WriterParts` to a `ProfileWriter`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from ..cache import ResultCache
+from ..errors import InputError
+from ..infer import InferConfig, InferJob, Inferrer, Result
+from ..judge import Judge
+from ..llm import Backend
+from ..llm.base import Progress
+from ..measure import MeasureConfig, MeasuredWriter
+from ..schema import Interaction, Profile
+from ..validate import validated_inferrer
+
+
+@runtime_checkable
+class ProfileWriter(Protocol):
+    """What the evaluation asks of a profile writer (`infer.Inferrer` is one)."""
+
+    @property
+    def writer(self) -> str:
+        """Who writes the profiles, as results name it (a new name is a new writer: nothing is reused)."""
+
+    def run(self, jobs: Sequence[InferJob], progress: Progress | None = None) -> list[Result]:
+        """One profile (or failure) per job."""
+
+    def stream_many(self, histories: Sequence[Sequence[Interaction]], segments: int,
+                    pasts: Sequence[Profile | None] | None = None,
+                    progress: Progress | None = None) -> list[list[Result]]:
+        """For each history, one result per segment, each updating the previous profile."""
+
+
+@dataclass
+class WriterParts:
+    """What a writer factory builds from.
+
+    backend: the model given as --model; judge_backend: the downstream judge's model (a writer that measures
+    with the judge may use it); config: profile style, sampling, prompts; cache: the result cache (None: off);
+    candidates / validator: behavioural validation of the free-text writer (validator None: the judge's model);
+    measure: the measured writer's settings (None: its defaults).
+    """
+
+    backend: Backend
+    judge_backend: Backend
+    config: InferConfig
+    cache: ResultCache | None
+    candidates: int = 1
+    validator: Backend | None = None
+    measure: MeasureConfig | None = None
+
+
+WriterFactory = Callable[[WriterParts], ProfileWriter]
+
+
+def free_writer(parts: WriterParts) -> ProfileWriter:
+    """The free-text writer (`infer.Inferrer`), validated among `candidates` samples when more than one."""
+    inferrer = Inferrer(parts.backend, parts.config, parts.cache)
+    checker = Judge(parts.validator or parts.judge_backend, prompts=parts.config.prompts, cache=parts.cache)
+    return validated_inferrer(inferrer, checker, parts.candidates)
+
+
+def measured_writer(parts: WriterParts) -> ProfileWriter:
+    """Measured profiles (`measure.MeasuredWriter`); `measure` carries its settings (calibration, reference)."""
+    if parts.candidates > 1:
+        raise InputError("--candidates samples free-text profiles; measured profiles are computed, not sampled: "
+                         "use --writer free with --candidates", field="candidates")
+    return MeasuredWriter(parts.backend, parts.config, parts.cache, measure=parts.measure or MeasureConfig())
+
+
+WRITERS: dict[str, WriterFactory] = {"free": free_writer, "measured": measured_writer}
