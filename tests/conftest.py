@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -114,3 +115,14 @@ class FakeBackend:
 @pytest.fixture
 def fake_backend():
     return FakeBackend
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, message: str, interval: float = 0.05) -> None:
+    """Poll until `condition()` holds; fail with `message` after `timeout` seconds (a hang guard, not a timing
+    assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s: {message}")

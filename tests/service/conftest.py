@@ -7,8 +7,6 @@ from __future__ import annotations
 import re
 import socket
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +20,9 @@ from fastapi.testclient import TestClient
 from prefscribe.service import Settings, create_app
 from prefscribe.store import Store
 
+from ..conftest import wait_for  # the service tests import it from here
 from .scripted import ScriptedBackend
+
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -127,14 +127,3 @@ def live_server():
     for server, thread in servers:
         server.should_exit = True
         thread.join(10)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, message: str, interval: float = 0.05) -> None:
-    """Poll until `condition()` holds; fail with `message` after `timeout` seconds (a hang guard, not a timing
-    assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s: {message}")
