@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,43 @@ def _temp_home(tmp_path, monkeypatch):
     """Every test gets its own result cache and prompt settings; model weights stay shared."""
     monkeypatch.setenv("PREFSCRIBE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("PREFSCRIBE_PROMPTS", raising=False)
+
+
+PG_ENV = "PREFSCRIBE_TEST_POSTGRES_URL"
+DBS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _postgres_url() -> str:
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL tests skipped: {PG_ENV} is not set (e.g. "
+                    "postgresql+psycopg://postgres@127.0.0.1:5432/test; .ci/run sets it)")
+    from prefscribe.store import normalize_url
+
+    return normalize_url(base)
+
+
+@pytest.fixture(params=DBS)
+def db_url(request, tmp_path) -> str:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'profiles.db'}"
+        return
+    from sqlalchemy import create_engine, text
+
+    base = _postgres_url()
+    schema = f"prefscribe_test_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:
+        admin.dispose()
+        pytest.fail(f"{PG_ENV}={base} is set but PostgreSQL cannot be used: {exc}")
+    yield base + ("&" if "?" in base else "?") + f"options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -76,3 +115,14 @@ class FakeBackend:
 @pytest.fixture
 def fake_backend():
     return FakeBackend
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, message: str, interval: float = 0.05) -> None:
+    """Poll until `condition()` holds; fail with `message` after `timeout` seconds (a hang guard, not a timing
+    assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s: {message}")

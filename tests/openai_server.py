@@ -3,6 +3,7 @@ for a vLLM/SGLang endpoint. It runs a real HTTP server on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -12,16 +13,28 @@ import uvicorn
 from fastapi import FastAPI, Request
 
 
-def build_app(backend, *, fail_first: int = 0, reasoning_parser: bool = False) -> FastAPI:
-    """`reasoning_parser` acts like vLLM's: the first half of each reply's tokens goes to `reasoning_content`."""
+def build_app(backend, *, fail_first: int = 0, reasoning_parser: bool = False,
+              hold_after: int | None = None) -> FastAPI:
+    """`reasoning_parser` acts like vLLM's: the first half of each reply's tokens goes to `reasoning_content`.
+    `hold_after`: answer that many requests, then hold every later one until `app.state.release` is set (or
+    its client goes away): a test controls how far a job gets, whatever the machine's speed."""
     app = FastAPI()
-    state = {"failures_left": fail_first, "requests": 0}
+    state = {"failures_left": fail_first, "requests": 0, "held": 0, "dropped": 0}
     app.state.counters = state
+    app.state.release = release = threading.Event()
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
         body = await request.json()
         state["requests"] += 1
+        if hold_after is not None and state["requests"] > hold_after and not release.is_set():
+            state["held"] += 1
+            while not release.is_set():
+                if await request.is_disconnected():
+                    state["dropped"] += 1
+                    from fastapi.responses import Response
+                    return Response(status_code=499)
+                await asyncio.sleep(0.05)
         if state["failures_left"] > 0:
             state["failures_left"] -= 1
             from fastapi.responses import JSONResponse

@@ -90,15 +90,32 @@ def test_generate_batches_and_counts_tokens(tiny_backend):
         assert 0 <= c.completion_tokens <= 8 and c.finish_reason in ("stop", "length")
 
 
-def test_tiny_model_infers_and_judges_end_to_end(tiny_backend):
+@pytest.mark.parametrize("token, outcome", [(".", "profile"), ("a", "failure")])
+def test_tiny_model_infers_end_to_end(tiny_model_dir, tmp_path, token, outcome):
+    """A model that writes only dots ends sentences: a profile. One that writes only 'a' never ends one
+    before the token limit: an explicit failure that keeps the raw reply."""
+    from prefscribe.llm.hf import HFBackend
+
+    from .tiny_model import rewired_to_write
+
+    folder = rewired_to_write(tiny_model_dir, tmp_path / "model", token)
+    backend = HFBackend.from_path(folder, spec=f"hf:{folder}", dtype="float32")
     history = [Interaction(context="Why?", chosen="Because cats.", rejected="Dogs.")] * 3
-    inferrer = Inferrer(tiny_backend, InferConfig(style="direct", sampling=Sampling(max_new_tokens=24)))
+    inferrer = Inferrer(backend, InferConfig(style="direct", sampling=Sampling(max_new_tokens=24)))
     results = inferrer.run([InferJob(history), InferJob(history[:1])])
-    for r in results:
-        # A random model writes noise: either a profile of whole sentences or an explicit failure.
-        assert isinstance(r, (Profile, InferenceFailure)) and r.usage.prompt_tokens > 0
-        if isinstance(r, InferenceFailure):
-            assert r.raw and "token limit" in r.error
+    assert [r.usage.completion_tokens for r in results] == [24, 24]
+    assert results[0].usage.prompt_tokens > results[1].usage.prompt_tokens > 0  # three interactions, then one
+    if outcome == "profile":
+        assert [type(r) for r in results] == [Profile, Profile]
+        assert [(set(r.profile), r.covers, r.model) for r in results] == [({"."}, 3, f"hf:{folder}"),
+                                                                        ({"."}, 1, f"hf:{folder}")]
+    else:
+        assert [type(r) for r in results] == [InferenceFailure, InferenceFailure]
+        for r in results:
+            assert set(r.raw) == {"a"} and "token limit" in r.error
+
+
+def test_tiny_model_judges_end_to_end(tiny_backend):
     choice = Judge(tiny_backend).choose(ChoiceTask(a="cats", b="dogs", context="pet?", preference="Likes cats."))
     assert choice.choice in ("a", "b") and choice.p_a + choice.p_b == pytest.approx(1)
     likelihood = Judge(tiny_backend, method="likelihood").choose(

@@ -53,6 +53,10 @@ SURFACE = {
         "NO_POINTS", "PRESETS", "PruneResult", "PruneSettings", "ScoredPoint", "Selection", "TOO_FEW_POINTS",
         "alpha_threshold", "plot_histograms", "point_indices", "prune", "prune_table", "resolve_settings",
         "rl_record", "score_points", "select"],
+    "prefscribe.updates": ["ModelRuntime", "UpdateConfig", "Worker"],
+    "prefscribe.formats": [
+        "DOCUMENT", "DOCUMENT_VERSION", "FORMATS", "PROFILE_FIELDS", "Format", "InteractionRecord", "UserDocument",
+        "VersionRecord", "check_document", "get_format", "profile_record", "read_document", "register"],
     "prefscribe.train": [
         "DataSource", "DirectTrainConfig", "LoraSettings", "PromptBuilder", "RLRecord", "RLTrainConfig",
         "SFTTrainConfig", "StreamingReward", "TrainConfig", "cumulative_rewards", "format_reward", "group_normalize",

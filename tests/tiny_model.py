@@ -1,8 +1,10 @@
 """A random-initialised tiny chat model built in-process: a BPE tokenizer trained on a few sentences and a
-2-layer Qwen2. No downloads; about a second to build."""
+2-layer Qwen2. No downloads; about a second to build. `rewired_to_write` turns it into one whose every next
+token is known, for tests that need a certain outcome rather than noise."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 CHAT_TEMPLATE = (
@@ -45,5 +47,30 @@ def build_tiny_model(folder: Path, seed: int = 0) -> Path:
     model = Qwen2ForCausalLM(config)
     model.generation_config.eos_token_id = fast.eos_token_id
     model.generation_config.pad_token_id = fast.pad_token_id
+    model.save_pretrained(folder)
+    return folder
+
+
+def rewired_to_write(model_dir: Path, folder: Path, token: str) -> Path:
+    """A copy of the tiny model whose next token is always `token`, whatever the input and on any CPU.
+    Residual dimension 0 carries a constant from the embeddings (no layer writes to it), the final norm
+    keeps only that dimension, and only `token` reads it."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    shutil.copytree(model_dir, folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    assert token_id is not None and token_id != tokenizer.unk_token_id, f"{token!r} is not one token"
+    with torch.no_grad():
+        model.model.embed_tokens.weight[:, 0] = 10.0
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight[0, :] = 0.0
+            layer.mlp.down_proj.weight[0, :] = 0.0
+        model.model.norm.weight.zero_()
+        model.model.norm.weight[0] = 1.0
+        model.lm_head.weight.zero_()
+        model.lm_head.weight[token_id, 0] = 100.0
     model.save_pretrained(folder)
     return folder

@@ -11,7 +11,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
@@ -22,6 +21,7 @@ from prefscribe.cli import app
 from prefscribe.data.transforms import split_segments
 from prefscribe.schema import Interaction, Profile
 
+from ..conftest import wait_for
 from .conftest import write_logs
 
 pytestmark = pytest.mark.timeout(600)  # a hang guard only
@@ -86,36 +86,45 @@ def test_every_user_gets_one_row_equal_to_the_single_process_inferrer(ray_cluste
 
 
 def test_a_job_killed_midway_resumes_without_duplicates(ray_cluster, dots_model, tmp_path):
+    """The model server answers three users' requests and holds the fourth: the job is killed while it
+    waits, so exactly three users are written, on any machine. The rerun takes up the other nine."""
+    from prefscribe.llm.hf import HFBackend
+    from tests.openai_server import ServerThread, build_app
+
     logs = tmp_path / "logs.jsonl"
     write_logs(logs, users=12, per_user=2)
     out = tmp_path / "out"
-    args = ["--interactions", str(logs), "--out", str(out), "--model", f"hf:{dots_model}", "--max-new-tokens",
-            "300", "--batch-size", "1", "--cache", ""]
-    env = {**os.environ, "RAY_ADDRESS": ray_cluster.get_runtime_context().gcs_address}
-    job = subprocess.Popen([sys.executable, "-c", "from prefscribe.cli import main; main()", "batch", *args],
-                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while len(list((out / "parts").glob("part-*.parquet"))) < 2:
+    app = build_app(HFBackend.from_path(dots_model, spec="hf:dots", dtype="float32"), hold_after=3)
+    held = app.state.counters
+    with ServerThread(app) as url:
+        model = f"openai:tiny@{url}"
+        args = ["--interactions", str(logs), "--out", str(out), "--model", model, "--engine", "actors",
+                "--max-new-tokens", "12", "--batch-size", "1", "--cache", ""]
+        env = {**os.environ, "RAY_ADDRESS": ray_cluster.get_runtime_context().gcs_address}
+        job = subprocess.Popen([sys.executable, "-c", "from prefscribe.cli import main; main()", "batch", *args],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            wait_for(lambda: held["held"] > 0 or job.poll() is not None, 300, "the job never asked for user 4")
             assert job.poll() is None, "the job ended before it could be killed"
-            assert time.monotonic() < deadline, "no part written in time"
-            time.sleep(0.05)
-        os.killpg(job.pid, signal.SIGKILL)
-    finally:
-        job.wait()
-    assert not (out / "profiles.parquet").exists()
-    finished = len(list((out / "parts").glob("part-*.parquet")))
-    assert 2 <= finished < 12
+            os.killpg(job.pid, signal.SIGKILL)
+        finally:
+            job.wait()
+        # Ray ends the dead job's actors; until their held requests drop, one could still write a part.
+        wait_for(lambda: held["dropped"] == held["held"], 120, "the killed job's model actor lived on")
+        assert not (out / "profiles.parquet").exists()
+        finished = len(list((out / "parts").glob("part-*.parquet")))
+        assert finished == 3 and held["requests"] == 4
 
-    config = BatchConfig(interactions=[str(logs)], out=str(out), model=f"hf:{dots_model}", max_new_tokens=300,
-                         batch_size=4, cache="")
-    summary = run_batch(config)
-    table = pd.read_parquet(out / "profiles.parquet")
-    assert sorted(table.user_id) == [f"u{u:02d}" for u in range(12)] and set(table.status) == {"done"}
-    assert summary.users_resumed >= finished and summary.users_done == 12 - summary.users_resumed
-    again = run_batch(config)  # a third run has nothing left to do
-    assert (again.users_resumed, again.users_done) == (12, 0)
-    assert len(pd.read_parquet(out / "profiles.parquet")) == 12
+        app.state.release.set()
+        config = BatchConfig(interactions=[str(logs)], out=str(out), model=model, engine="actors",
+                             max_new_tokens=12, batch_size=4, cache="")
+        summary = run_batch(config)
+        table = pd.read_parquet(out / "profiles.parquet")
+        assert sorted(table.user_id) == [f"u{u:02d}" for u in range(12)] and set(table.status) == {"done"}
+        assert (summary.users_resumed, summary.users_done) == (3, 9) and held["requests"] == 4 + 9
+        again = run_batch(config)  # a third run has nothing left to do
+        assert (again.users_resumed, again.users_done) == (12, 0) and held["requests"] == 13
+        assert len(pd.read_parquet(out / "profiles.parquet")) == 12
 
 
 def test_past_updates_read_only_newer_interactions(ray_cluster, dots_model, tmp_path):

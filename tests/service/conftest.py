@@ -1,16 +1,12 @@
-"""Service fixtures: a database per test (a SQLite file, and a fresh schema in a real PostgreSQL when
-PREFSCRIBE_TEST_POSTGRES_URL is set), the app over it with a scripted model, keys of two tenants, and a
-live uvicorn server for tests that need real concurrency or a browser."""
+"""Service fixtures: over each test's database (`db_url` in tests/conftest.py: a SQLite file, and a fresh
+schema in a real PostgreSQL when PREFSCRIBE_TEST_POSTGRES_URL is set), the app with a scripted model, keys
+of two tenants, and a live uvicorn server for tests that need real concurrency or a browser."""
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import threading
-import time
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,44 +18,13 @@ pytest.importorskip("sqlalchemy")
 from fastapi.testclient import TestClient
 
 from prefscribe.service import Settings, create_app
-from prefscribe.store import Store, normalize_url
+from prefscribe.store import Store
 
+from ..conftest import wait_for  # the service tests import it from here
 from .scripted import ScriptedBackend
 
-PG_ENV = "PREFSCRIBE_TEST_POSTGRES_URL"
+
 REPO = Path(__file__).resolve().parents[2]
-DBS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-
-def _postgres_url() -> str:
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"PostgreSQL tests skipped: {PG_ENV} is not set (e.g. "
-                    "postgresql+psycopg://postgres@127.0.0.1:5432/test; .ci/run sets it)")
-    return normalize_url(base)
-
-
-@pytest.fixture(params=DBS)
-def db_url(request, tmp_path) -> str:
-    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'profiles.db'}"
-        return
-    from sqlalchemy import create_engine, text
-
-    base = _postgres_url()
-    schema = f"prefscribe_test_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:
-        admin.dispose()
-        pytest.fail(f"{PG_ENV}={base} is set but PostgreSQL cannot be used: {exc}")
-    yield base + ("&" if "?" in base else "?") + f"options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 @dataclass
@@ -162,14 +127,3 @@ def live_server():
     for server, thread in servers:
         server.should_exit = True
         thread.join(10)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, message: str, interval: float = 0.05) -> None:
-    """Poll until `condition()` holds; fail with `message` after `timeout` seconds (a hang guard, not a timing
-    assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s: {message}")

@@ -9,10 +9,9 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, select
 
-from prefscribe.service import Worker
-from prefscribe.service.runtime import ModelRuntime
 from prefscribe.store import normalize_url
 from prefscribe.store._models import InteractionRow, ProfileVersion, User
+from prefscribe.updates import ModelRuntime, Worker
 
 from .conftest import items, wait_for
 from .scripted import ScriptedBackend

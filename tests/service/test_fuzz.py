@@ -70,7 +70,10 @@ schema = schemathesis.pytest.from_fixture("api")
 SEEN: dict[str, set[int]] = {}
 
 
-@schema.parametrize()
+# Import is left out: its body has rules across records that JSON Schema cannot state (versions numbered 1..n,
+# each parent before its child, no version covering interactions the file lacks), so schema-valid bodies are
+# refused by design. test_export.py sends it good and bad files and checks what is stored.
+@schema.exclude(path="/v1/users/{user_id}/import").parametrize()
 def test_the_api_holds_to_its_schema(case, service):
     response = case.call_and_validate()
     SEEN.setdefault(case.operation.label, set()).add(response.status_code)
@@ -80,6 +83,6 @@ def test_the_api_holds_to_its_schema(case, service):
 
 def test_the_fuzzer_reached_every_operation_past_the_checks():
     """Not only refusals: each operation answered some generated request with success."""
-    assert len(SEEN) == 15, sorted(SEEN)
+    assert len(SEEN) == 16, sorted(SEEN)  # every operation but import (above)
     without_success = {label: sorted(codes) for label, codes in SEEN.items() if not any(200 <= c < 300 for c in codes)}
     assert not without_success

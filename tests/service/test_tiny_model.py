@@ -3,10 +3,9 @@ store; and choose through the model's answer-letter log-probabilities."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
+from ..tiny_model import rewired_to_write
 from .conftest import items
 
 pytestmark = pytest.mark.timeout(480)  # a hang guard only
@@ -14,27 +13,8 @@ pytestmark = pytest.mark.timeout(480)  # a hang guard only
 
 def _model_that_writes_dots(tiny_model_dir, folder):
     """The tiny random model rewired so that its next token is always '.': a random model rarely ends a
-    sentence, and a reply without one is (rightly) a failure, so this makes the success path certain.
-    Residual dimension 0 carries a constant from the embeddings (no layer writes to it), the final norm
-    keeps only that dimension, and only '.' reads it."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    shutil.copytree(tiny_model_dir, folder)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-    dot = tokenizer.convert_tokens_to_ids(".")
-    with torch.no_grad():
-        model.model.embed_tokens.weight[:, 0] = 10.0
-        for layer in model.model.layers:
-            layer.self_attn.o_proj.weight[0, :] = 0.0
-            layer.mlp.down_proj.weight[0, :] = 0.0
-        model.model.norm.weight.zero_()
-        model.model.norm.weight[0] = 1.0
-        model.lm_head.weight.zero_()
-        model.lm_head.weight[dot, 0] = 100.0
-    model.save_pretrained(folder)
-    return folder
+    sentence, and a reply without one is (rightly) a failure, so this makes the success path certain."""
+    return rewired_to_write(tiny_model_dir, folder, ".")
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -1,6 +1,6 @@
 """`--db`: the service's store is the input and the output. New interaction rows are ingested per user
-(idempotently), then Ray actors run the service's own update `Worker` until no user is due: the same
-claim, lease, snapshot, fit, infer and `Store.commit_update` as `prefscribe worker`, so a profile version
+(idempotently), then Ray actors run the update `Worker` of `prefscribe.updates` until no user is due: the
+same claim, lease, snapshot, fit, infer and `Store.commit_update` as `prefscribe worker`, so a profile version
 written by the batch job and one written by the service cannot differ in kind (author = model, the
 coverage watermark moved in the same transaction)."""
 
@@ -11,19 +11,18 @@ import time
 from typing import Any
 
 from ..schema import Interaction
+from ..updates import UpdateConfig
 from ._config import BatchConfig
 from ._output import Summary, write_rejects
 from ._rows import epoch
 from ._users import ITEM
 
 
-def _settings(config: BatchConfig):
-    from ..service.settings import Settings
-
+def _settings(config: BatchConfig) -> UpdateConfig:
     # update_every=1: a batch job brings every user with anything pending up to date.
-    return Settings(db=config.db, model=config.model, update_every=1, worker=False,
-                    max_interactions_per_update=config.chunk, users_per_update=config.batch_size,
-                    style=config.style, max_new_tokens=config.max_new_tokens, cache=config.cache != "")
+    return UpdateConfig(model=config.model, update_every=1,
+                        max_interactions_per_update=config.chunk, users_per_update=config.batch_size,
+                        style=config.style, max_new_tokens=config.max_new_tokens, cache=config.cache != "")
 
 
 def _ingest_group(group, db: str, tenant_id: int):
@@ -57,15 +56,14 @@ def _ingest_group(group, db: str, tenant_id: int):
 
 
 class DbUpdater:
-    """One actor: the service's Worker (model loaded once), stepping until no user is due."""
+    """One actor: the update Worker (model loaded once), stepping until no user is due."""
 
     def __init__(self, config: BatchConfig) -> None:
-        from ..service.runtime import ModelRuntime
-        from ..service.worker import Worker
         from ..store import Store
+        from ..updates import ModelRuntime, Worker
 
         settings = _settings(config)
-        self.store = Store(settings.db, create=False)
+        self.store = Store(config.db, create=False)
         self.worker = Worker(self.store, settings, ModelRuntime(settings.model))
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..cache import ResultCache
 from ..errors import PrefscribeError
+from ..formats import profile_record
 from ..infer import InferConfig, Inferrer
 from ..prompts import get_prompts
 from ..schema import InferenceFailure, Profile
@@ -85,7 +86,8 @@ def result_row(job: UserJob, steps: list[Profile | InferenceFailure]) -> dict[st
                    covers=int(job.past["covers"] or 0) if job.past else 0,
                    covered_through=job.past.get("covered_through") if job.past else None)
     else:
-        row.update(status="done", profile=final.profile, reasoning=final.reasoning, covers=final.covers,
+        record = profile_record(final)
+        row.update({k: record[k] for k in ("profile", "reasoning", "covers")}, status="done",
                    covered_through=job.covered_through)
     return row
 

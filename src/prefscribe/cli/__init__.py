@@ -11,6 +11,7 @@ from . import demo as _demo
 from . import eval as _eval
 from . import measure as _measure
 from . import personaset as _personaset
+from . import portability as _portability
 from . import profiles as _profiles
 from . import service as _service
 from . import synth as _synth
@@ -36,6 +37,8 @@ app.command()(_eval.report)
 app.command()(_measure.calibrate)
 app.command(name="persona-set")(_personaset.persona_set)
 app.command()(_batch.batch)
+app.command(name="export")(_portability.export)
+app.command(name="import")(_portability.import_)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import typer
 
 from ..cache import ResultCache
 from ..errors import InputError
+from ..formats import profile_record
 from ..infer import InferConfig
 from ..judge import RESPOND_SAMPLING, ChoiceTask, Judge, Method, Orders
 from ..llm import DEFAULT_SPEC, load_backend
@@ -34,14 +35,6 @@ from .options import (
 
 ProfileOpt = Annotated[Path | None, typer.Option(help="The user's profile (JSON or plain text); - reads stdin.")]
 ProfileTextOpt = Annotated[str | None, typer.Option(help="The user's profile as text on the command line.")]
-
-
-def _profile_json(result: Profile) -> dict:
-    out = result.model_dump(include={"profile", "reasoning", "model", "prompt_version", "covers", "usage",
-                                     "parent", "author", "validation"})
-    if result.evidence is not None:  # a measured profile's counts: what `--past` updates from
-        out["evidence"] = result.evidence.model_dump()
-    return out
 
 
 def infer(
@@ -89,7 +82,7 @@ def infer(
             console.print(f"[bold red]inference failed:[/] {final.error}")
             raise typer.Exit(1)
         if as_json:
-            out = _profile_json(final)
+            out = profile_record(final)
             out["usage"] = {"prompt_tokens": sum(s.usage.prompt_tokens for s in steps),
                             "completion_tokens": sum(s.usage.completion_tokens for s in steps)}
             emit_json(out)

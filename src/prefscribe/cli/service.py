@@ -162,9 +162,8 @@ def worker(
     with errors_exit():
         settings = _settings(db=db, model=model, update_every=update_every, lease_seconds=lease_seconds,
                              poll_seconds=poll_seconds)
-        from ..service.runtime import ModelRuntime
-        from ..service.worker import Worker
         from ..store import Store
+        from ..updates import ModelRuntime, Worker
 
         store = Store(settings.db)
         runner = Worker(store, settings, ModelRuntime(settings.model))

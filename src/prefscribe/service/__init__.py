@@ -1,9 +1,10 @@
-"""The profile service: HTTP API (/v1), inspector pages (/ui) and the update worker.
+"""The profile service: HTTP API (/v1), inspector pages (/ui), running the update worker of
+`prefscribe.updates` in the server process.
 
     prefscribe serve --db sqlite:///profiles.db --model embedded --port 8080
 
-Needs the `serve` extra: pip install 'prefscribe[serve]'. Names are imported on first use, so a
-standalone worker (`prefscribe worker`) never loads the web stack.
+Needs the `serve` extra: pip install 'prefscribe[serve]'. Names are imported on first use, so reading
+`Settings` never loads the web stack.
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-__all__ = ["Settings", "Worker", "create_app"]
-_WHERE = {"create_app": ".main", "Settings": ".settings", "Worker": ".worker"}
+__all__ = ["Settings", "create_app"]
+_WHERE = {"create_app": ".main", "Settings": ".settings"}
 
 if TYPE_CHECKING:  # pragma: no cover
     from .main import create_app
     from .settings import Settings
-    from .worker import Worker
 
 
 def __getattr__(name: str):

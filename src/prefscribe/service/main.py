@@ -8,15 +8,15 @@ from fastapi import Depends, FastAPI
 
 from ..llm import Backend
 from ..store import Store
+from ..updates import ModelRuntime, Worker
 from . import openapi
 from .errors import install_error_handlers
 from .jsonbody import strict_json_body
 from .middleware import BodyLimitMiddleware, JsonBodyMiddleware, SecurityHeadersMiddleware
 from .routers import access, health, interactions, personalize, profiles, ui, users
-from .runtime import ModelRuntime, Runtime
+from .runtime import Runtime
 from .schemas import errors
 from .settings import Settings
-from .worker import Worker
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None,

@@ -3,47 +3,13 @@
 from __future__ import annotations
 
 import secrets
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from ..llm import Backend, load_backend
-from ..llm.spec import is_server
 from ..store import Store
+from ..updates import ModelRuntime, Worker
 from .access import AccessLinks
 from .ratelimit import FailureLimiter
 from .settings import Settings
-
-if TYPE_CHECKING:
-    from .worker import Worker
-
-
-class ModelRuntime:
-    """The backend for the model spec, loaded once, on first use. Local models (embedded, hf) run one
-    call at a time in this process (the worker's updates and the API's choose/respond share it); a
-    server backend (openai:) takes calls concurrently."""
-
-    def __init__(self, spec: str, backend: Backend | None = None) -> None:
-        self.spec = spec
-        self._backend = backend
-        self._load_lock = threading.Lock()
-        server = is_server(backend.info.spec if backend is not None else spec)
-        self._call_lock = nullcontext() if server else threading.Lock()
-
-    def backend(self) -> Backend:
-        if self._backend is None:
-            with self._load_lock:
-                if self._backend is None:
-                    self._backend = load_backend(self.spec)
-        return self._backend
-
-    @contextmanager
-    def use(self) -> Iterator[Backend]:
-        backend = self.backend()
-        with self._call_lock:
-            yield backend
 
 
 @dataclass

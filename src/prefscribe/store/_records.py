@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from ..errors import PrefscribeError
+from ..formats import VersionRecord
 from ..schema import Interaction, Profile, Usage
 
 # The store's errors live in the package's one exception tree (prefscribe.errors); StoreError is the
@@ -81,8 +82,14 @@ class Version:
     usage: dict = field(default_factory=dict)
     created_at: str | None = None
 
+    def record(self) -> VersionRecord:
+        """The version as prefscribe writes it everywhere (formats.VersionRecord)."""
+        fields = asdict(self)
+        fields.pop("user_id")
+        return VersionRecord.model_validate(fields)
+
     def to_json(self) -> dict:
-        return asdict(self)
+        return {"user_id": self.user_id, **self.record().model_dump(mode="json")}
 
     def to_profile(self) -> Profile:
         return Profile(profile=self.profile, reasoning=self.reasoning, model=self.model,

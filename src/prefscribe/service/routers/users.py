@@ -1,12 +1,15 @@
-"""/v1/users: list a tenant's users, one user's state, and delete a user with every row of theirs."""
+"""/v1/users: list a tenant's users, one user's state, delete a user with every row of theirs, and export
+or import a whole user (docs/export.md)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from ...errors import UserNotFoundError
+from ...formats import FORMATS, get_format, read_document
 from ...store import UserState
 from ..deps import RuntimeDep, TenantDep, UserId
 from ..schemas import MAX_INT, DeleteOut, UserList, UserOut, errors
@@ -41,3 +44,39 @@ def delete_user(user_id: UserId, tenant: TenantDep, runtime: RuntimeDep) -> Dele
     for them is dropped when it finishes. Model replies are not cached by the service (cache=False)."""
     counts = runtime.store.purge(tenant.id, user_id)
     return DeleteOut(user_id=user_id, deleted=counts)
+
+
+FormatQuery = Annotated[str, Query(pattern="^(" + "|".join(sorted(FORMATS)) + ")$",
+                                   description="json (prefscribe's own, everything), markdown (for people), "
+                                   "letta (an agent file whose human block holds the profile) or mem0 "
+                                   "(one memory per statement).")]
+
+
+@router.get("/users/{user_id}/export", summary="Export a user", responses=errors(404) | {
+    200: {"description": "The user in the chosen format.", "content": {"application/json": {},
+                                                                       "text/markdown": {}}}})
+def export_user(user_id: UserId, tenant: TenantDep, runtime: RuntimeDep, format: FormatQuery = "json") -> Response:
+    """Everything of the user in one file: with `json`, every profile version with its provenance and every
+    interaction (import it into another prefscribe to move the user); the other formats carry the current
+    profile to Letta, mem0 or a person."""
+    fmt = get_format(format)
+    text = fmt.dump(runtime.store.export_user(tenant.id, user_id))
+    return Response(text, media_type=fmt.media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{user_id}{fmt.suffix}"'})
+
+
+@router.post("/users/{user_id}/import", response_model=UserOut, status_code=201, summary="Import a user",
+             responses=errors(404, 409) | {201: {"description": "The user, created from the file."}},
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "schema": {"type": "object", "description": "A prefscribe export (format=json), a Letta agent "
+                            "file or a mem0 export."}}}}})
+async def import_user(user_id: UserId, request: Request, tenant: TenantDep, runtime: RuntimeDep,
+                      format: Annotated[str | None, Query(pattern="^(json|letta|mem0)$", description="The "
+                                                         "file's format (default: recognized from it).")] = None
+                      ) -> UserOut:
+    """Create the user from an export, in one transaction: a bad file is refused with the record and field
+    at fault and nothing stored. A user who exists already is a conflict (delete it first)."""
+    text = (await request.body()).decode("utf-8", errors="strict")
+    doc = read_document(text, "request body", format)
+    state = await run_in_threadpool(runtime.store.import_user, tenant.id, doc, user_id)
+    return user_out(state)

@@ -24,10 +24,10 @@ from ..infer import InferConfig, InferJob, Inferrer
 from ..llm.base import Sampling
 from ..schema import Profile
 from ..store import Snapshot, Store
-from .runtime import ModelRuntime
-from .settings import Settings
+from ._config import UpdateConfig
+from ._runtime import ModelRuntime
 
-log = logging.getLogger("prefscribe.service.worker")
+log = logging.getLogger("prefscribe.updates")
 
 
 class _Heartbeat:
@@ -55,7 +55,7 @@ class _Heartbeat:
 
 
 class Worker:
-    def __init__(self, store: Store, settings: Settings, models: ModelRuntime, owner: str | None = None) -> None:
+    def __init__(self, store: Store, settings: UpdateConfig, models: ModelRuntime, owner: str | None = None) -> None:
         self.store, self.settings, self.models = store, settings, models
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.wake = threading.Event()
