@@ -12,7 +12,7 @@ pytest.importorskip("fastapi")
 from prefscribe.service import create_app
 from prefscribe.store import Store
 
-from ..service.conftest import db_url, live_server, make_settings  # noqa: F401 (fixtures)
+from ..service.conftest import live_server, make_settings  # noqa: F401 (a fixture)
 from ..service.scripted import ScriptedBackend
 
 
@@ -26,7 +26,7 @@ class LiveService:
 
 
 @pytest.fixture
-def live(db_url, live_server):  # noqa: F811
+def live(db_url, live_server):  # noqa: F811 (db_url: tests/conftest.py)
     store = Store(db_url)
     backend = ScriptedBackend()
     settings = make_settings(db_url, worker=True, update_every=3)
