@@ -195,3 +195,23 @@ class AccessLinkOut(BaseModel):
     scope: Literal["read", "edit"]
     url: str = Field(description="Give this to the user: it opens their profile page, and only theirs.")
     expires_at: str
+
+
+class FeedbackIn(BaseModel):
+    """Feedback on a reply of the chat proxy (/v1/chat/completions): a rating, or the reply the user kept
+    instead (e.g. a regenerated one). It becomes an interaction of the user the completion was for."""
+
+    completion_id: str = Field(min_length=1, max_length=SHORT_CHARS, description="The completion's `id`.")
+    rating: Literal["good", "bad"] | None = Field(None, description="good: the reply becomes a positive-only "
+                                                  "interaction. bad needs `preferred` too.")
+    preferred: str | None = Field(None, pattern=NOT_BLANK, description="The reply the user preferred to this "
+                                  "one: chosen, with this completion's reply as rejected.")
+
+
+class FeedbackOut(BaseModel):
+    completion_id: str
+    user_id: str
+    duplicate: bool = Field(description="This completion already had feedback: nothing was added.")
+    interactions: int
+    pending: int
+    update_due: bool
