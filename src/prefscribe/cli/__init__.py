@@ -9,6 +9,7 @@ import typer
 from . import batch as _batch
 from . import demo as _demo
 from . import eval as _eval
+from . import mcp as _mcp
 from . import profiles as _profiles
 from . import service as _service
 from . import synth as _synth
@@ -32,6 +33,7 @@ app.command()(_synth.prune)
 app.command(name="eval")(_eval.eval)
 app.command()(_eval.report)
 app.command()(_batch.batch)
+app.command()(_mcp.mcp)
 
 
 def main() -> None:
