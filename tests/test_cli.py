@@ -158,6 +158,7 @@ BAD_INPUT = {
     "eval": (["eval", "--benchmark", "psoups", "--settings", "bogus", "--out", "o"], "unknown setting"),
     "report": (["report", "missing_dir"], "no summary.json"),
     "batch": (["batch", "--interactions", "missing/*.jsonl", "--out", "o"], "no file matches"),
+    "mcp": (["mcp", "--tenant", "acme", "--db", "nosuchdb://x"], "unsupported database"),
 }
 
 
