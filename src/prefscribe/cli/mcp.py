@@ -26,7 +26,7 @@ def mcp(
     profile://{user_id}. Stdio by default (what a desktop agent spawns); --http for a network service."""
     with errors_exit():
         try:
-            from ..mcp_server import build_server, http_app
+            from ..mcp import build_server, http_app
         except ImportError as exc:
             console.print(f"[bold red]error:[/] `prefscribe mcp` needs its extra ({exc.name} is missing): "
                           "pip install 'prefscribe[mcp]'")

@@ -18,7 +18,7 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from prefscribe.mcp_server import build_server, http_app
+from prefscribe.mcp import build_server, http_app
 from prefscribe.store import Store
 from prefscribe.updates import ModelRuntime, UpdateConfig, Worker
 
