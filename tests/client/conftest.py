@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from prefscribe.service import create_app
+from prefscribe.service import Settings, create_app
 from prefscribe.store import Store
 
-from ..service.conftest import live_server, make_settings  # noqa: F401 (a fixture)
+from ..loopback import Loopback
 from ..service.scripted import ScriptedBackend
 
 
@@ -26,12 +26,14 @@ class LiveService:
 
 
 @pytest.fixture
-def live(db_url, live_server):  # noqa: F811 (db_url: tests/conftest.py)
+def live(db_url):  # db_url: tests/conftest.py
     store = Store(db_url)
     backend = ScriptedBackend()
-    settings = make_settings(db_url, worker=True, update_every=3)
-    url = live_server(create_app(settings, store=store, backend=backend))
-    key, _ = store.create_key("tenant-a")
-    other, _ = store.create_key("tenant-b")
-    yield LiveService(url, key, other, store, backend)
+    settings = Settings(db=db_url, model="scripted:ok", worker=True, update_every=3, poll_seconds=0.05,
+                        retry_base_seconds=0.0, retry_max_seconds=0.0, max_field_chars=2_000, max_profile_chars=2_000,
+                        auth_failures_per_minute=10_000)
+    with Loopback(create_app(settings, store=store, backend=backend)) as url:
+        key, _ = store.create_key("tenant-a")
+        other, _ = store.create_key("tenant-b")
+        yield LiveService(url, key, other, store, backend)
     store.close()

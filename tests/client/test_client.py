@@ -4,6 +4,7 @@ that cannot ingest a batch twice."""
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import httpx
 import pytest
@@ -19,7 +20,18 @@ from prefscribe.client import (
 )
 from prefscribe.errors import ConflictError, InputError, NotFoundError
 
-from ..service.conftest import free_port, items, wait_for
+from ..conftest import wait_for
+
+
+def items(n: int, start: int = 0) -> list[dict]:
+    return [{"context": f"query {i}", "chosen": f"item chosen {i}", "rejected": f"item rejected {i}"}
+            for i in range(start, start + n)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _profile_ready(client: Client, user: str) -> bool:

@@ -22,7 +22,7 @@ from prefscribe.mcp import build_server, http_app
 from prefscribe.store import Store
 from prefscribe.updates import ModelRuntime, UpdateConfig, Worker
 
-from ..service.conftest import live_server, wait_for  # noqa: F401 (a fixture)
+from ..loopback import Loopback
 from ..service.scripted import ScriptedBackend
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,7 +104,7 @@ async def _http_session(url: str, key: str | None):
         yield session
 
 
-def test_over_streamable_http_with_an_api_key(db_url, live_server):  # noqa: F811
+def test_over_streamable_http_with_an_api_key(db_url):
     store = Store(db_url)
     tenant = store.tenant("acme")
     key, _ = store.create_key("acme")
@@ -112,8 +112,12 @@ def test_over_streamable_http_with_an_api_key(db_url, live_server):  # noqa: F81
     config = UpdateConfig(model="scripted:ok", update_every=100)
     models = ModelRuntime(config.model, ScriptedBackend())
     server = build_server(store, tenant, models, Worker(store, config, models))
-    url = live_server(http_app(server, store, tenant))
+    with Loopback(http_app(server, store, tenant)) as url:
+        _http_checks(url, key, other)
+    store.close()
 
+
+def _http_checks(url: str, key: str, other: str) -> None:
     async def main():
         async with _http_session(url, key) as session:
             return await _exercise(session)
@@ -129,4 +133,3 @@ def test_over_streamable_http_with_an_api_key(db_url, live_server):  # noqa: F81
         headers = {"Authorization": f"Bearer {wrong}"} if wrong else {}
         raw = httpx.post(f"{url}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers)
         assert raw.status_code == 401 and raw.json()["error"] == "unauthorized"
-    store.close()
