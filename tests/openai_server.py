@@ -1,9 +1,11 @@
-"""A small OpenAI-compatible chat server over a local transformers model, with logprobs: the test double
-for a vLLM/SGLang endpoint. It runs a real HTTP server on loopback."""
+"""A small OpenAI-compatible chat server over a local transformers model, with logprobs and streaming: the
+test double for a vLLM/SGLang endpoint. It runs a real HTTP server on loopback. It records each request body
+(`app.state.counters["bodies"]`) and how many streams ended before their last chunk ("streams_cut")."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
@@ -14,12 +16,13 @@ from fastapi import FastAPI, Request
 
 
 def build_app(backend, *, fail_first: int = 0, reasoning_parser: bool = False,
-              hold_after: int | None = None) -> FastAPI:
+              hold_after: int | None = None, delay: float = 0.0, chunk_delay: float = 0.0) -> FastAPI:
     """`reasoning_parser` acts like vLLM's: the first half of each reply's tokens goes to `reasoning_content`.
     `hold_after`: answer that many requests, then hold every later one until `app.state.release` is set (or
-    its client goes away): a test controls how far a job gets, whatever the machine's speed."""
+    its client goes away): a test controls how far a job gets, whatever the machine's speed.
+    `delay`: seconds before answering; `chunk_delay`: seconds between streamed tokens."""
     app = FastAPI()
-    state = {"failures_left": fail_first, "requests": 0, "held": 0, "dropped": 0}
+    state = {"failures_left": fail_first, "requests": 0, "held": 0, "dropped": 0, "bodies": [], "streams_cut": 0}
     app.state.counters = state
     app.state.release = release = threading.Event()
 
@@ -35,6 +38,9 @@ def build_app(backend, *, fail_first: int = 0, reasoning_parser: bool = False,
                     from fastapi.responses import Response
                     return Response(status_code=499)
                 await asyncio.sleep(0.05)
+        state["bodies"].append(body)
+        if delay:
+            await asyncio.sleep(delay)
         if state["failures_left"] > 0:
             state["failures_left"] -= 1
             from fastapi.responses import JSONResponse
@@ -61,6 +67,8 @@ def build_app(backend, *, fail_first: int = 0, reasoning_parser: bool = False,
             content.append({"token": tok.decode([token]), "logprob": float(logprobs[token]), "bytes": None,
                             "top_logprobs": [{"token": tok.decode([t]), "logprob": float(logprobs[t]),
                                               "bytes": None} for t in top]})
+        if body.get("stream"):
+            return _stream(body, [tok.decode([t]) for t in new], finish, chunk_delay, state)
         message = {"role": "assistant", "content": tok.decode(new)}
         if reasoning_parser:
             half = len(new) // 2
@@ -77,6 +85,32 @@ def build_app(backend, *, fail_first: int = 0, reasoning_parser: bool = False,
         }
 
     return app
+
+
+def _stream(body: dict, pieces: list[str], finish: str, chunk_delay: float, state: dict):
+    from fastapi.responses import StreamingResponse
+
+    base = {"id": f"chatcmpl-{state['requests']}", "object": "chat.completion.chunk", "created": int(time.time()),
+            "model": body["model"]}
+
+    async def events():
+        done = False
+        try:
+            yield f"data: {json.dumps({**base, 'choices': [{'index': 0, 'delta': {'role': 'assistant'}}]})}\n\n"
+            for piece in pieces:
+                if chunk_delay:
+                    await asyncio.sleep(chunk_delay)
+                chunk = {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                yield f"data: {json.dumps(chunk)}\n\n"
+            chunk = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
+            yield f"data: {json.dumps(chunk)}\n\n"
+            yield "data: [DONE]\n\n"
+            done = True
+        finally:
+            if not done:
+                state["streams_cut"] += 1
+
+    return StreamingResponse(events(), media_type="text/event-stream")
 
 
 class ServerThread:

@@ -163,6 +163,7 @@ BAD_INPUT = {
     "calibrate": (["calibrate", "--source", "psoups", "--out", "t.json"], "write --source as"),
     "persona-set": (["persona-set", "--out", "o", "--prompts-from", "missing.txt"], "questions file not found"),
     "batch": (["batch", "--interactions", "missing/*.jsonl", "--out", "o"], "no file matches"),
+    "mcp": (["mcp", "--tenant", "acme", "--db", "nosuchdb://x"], "unsupported database"),
 }
 
 

@@ -20,6 +20,9 @@ SURFACE = {
         "PrefscribeError", "Profile", "ResultCache", "UserRecord", "infer", "load_backend", "read_history",
         "read_profile", "stream"],
     "prefscribe.cli": ["app", "main"],
+    "prefscribe.client": [
+        "ApiError", "AsyncClient", "AuthenticationError", "Client", "Conflict", "InvalidRequest", "ModelFailed",
+        "ModelUnavailable", "NotFound", "RateLimited", "ServerError", "ServiceUnreachable"],
     "prefscribe.llm": [
         "Backend", "BackendInfo", "Completion", "Conversation", "DEFAULT_SPEC", "GREEDY", "Message", "ModelSpec",
         "OptionScores", "Sampling", "load_backend", "parse_spec", "register"],

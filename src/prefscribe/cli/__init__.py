@@ -12,6 +12,7 @@ from . import eval as _eval
 from . import measure as _measure
 from . import personaset as _personaset
 from . import portability as _portability
+from . import mcp as _mcp
 from . import profiles as _profiles
 from . import service as _service
 from . import synth as _synth
@@ -39,6 +40,7 @@ app.command(name="persona-set")(_personaset.persona_set)
 app.command()(_batch.batch)
 app.command(name="export")(_portability.export)
 app.command(name="import")(_portability.import_)
+app.command()(_mcp.mcp)
 
 
 def main() -> None:

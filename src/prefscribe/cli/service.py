@@ -120,14 +120,22 @@ def serve(
                                                 "process (default) or not (run `prefscribe worker` instead).")] = None,
     lease_seconds: LeaseOpt = None,
     poll_seconds: PollOpt = None,
+    chat_model: Annotated[str | None, typer.Option("--chat-model", help="Model spec behind the OpenAI-compatible "
+                                                   "/v1/chat/completions (default: --model). Env: "
+                                                   "PREFSCRIBE_CHAT_MODEL.")] = None,
+    chat_anonymous: Annotated[bool | None, typer.Option("--chat-anonymous/--chat-needs-user", help="A chat "
+                                                        "request naming no user passes through without a "
+                                                        "profile, or is refused with 400 (default).")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes (PostgreSQL: use about one per "
                                          "core; each runs its own update worker unless --no-worker).")] = 1,
 ) -> None:
-    """Run the profile service: HTTP API under /v1, docs at /docs, inspector pages at /ui."""
+    """Run the profile service: HTTP API under /v1, docs at /docs, inspector pages at /ui, and an
+    OpenAI-compatible personalizing proxy at /v1/chat/completions (docs/use-from-your-app.md)."""
     with errors_exit():
         overrides = {"db": db, "model": model, "update_every": update_every, "worker": worker,
-                     "lease_seconds": lease_seconds, "poll_seconds": poll_seconds}
+                     "lease_seconds": lease_seconds, "poll_seconds": poll_seconds, "chat_model": chat_model,
+                     "chat_anonymous": chat_anonymous}
         settings = _settings(**overrides)
         import uvicorn
 

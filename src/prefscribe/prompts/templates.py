@@ -122,6 +122,17 @@ class PromptSet:
         return [{"role": "system", "content": self._render("respond_system.j2", preference=preference).strip()},
                 {"role": "user", "content": context}]
 
+    def chat_messages(self, preference: str | None, messages: Conversation) -> Conversation:
+        """A chat conversation with the user's profile added as a system message (respond_system.j2, the
+        same text `respond` uses) after the caller's own system messages, which keep their say on role and
+        format; no profile leaves it as it is."""
+        if not preference:
+            return list(messages)
+        split = next((i for i, m in enumerate(messages) if m.get("role") not in ("system", "developer")),
+                     len(messages))
+        note = {"role": "system", "content": self._render("respond_system.j2", preference=preference).strip()}
+        return [*messages[:split], note, *messages[split:]]
+
     # ------------------------------------------------------------- SFT data synthesis (METHOD.md section 4)
     # Only the synthesis pipeline uses these; the SFT records it writes use `inference_messages` itself.
     def synth_generate_messages(self, rendered: RenderedHistory, past: str | None, context: str | None,

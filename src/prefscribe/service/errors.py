@@ -47,6 +47,24 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 
 
 INTERNAL = "an internal error: the server log has the details"
+# The OpenAI-compatible routes answer errors in OpenAI's shape, which OpenAI's clients read.
+OPENAI_PATHS = ("/v1/chat/", "/v1/models", "/v1/feedback")
+
+
+def _openai_type(status: int) -> str:
+    if status == 401:
+        return "authentication_error"
+    return "invalid_request_error" if status < 500 else "api_error"
+
+
+def answer(request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None,
+           **extra: Any) -> JSONResponse:
+    """The error body for this request's path: ours, or OpenAI's shape on the proxy's routes."""
+    if request.url.path.startswith(OPENAI_PATHS):
+        body = {"error": {"message": message, "type": _openai_type(status), "code": code,
+                          "param": extra.get("field")}}
+        return JSONResponse(body, status_code=status, headers=headers)
+    return error_response(status, code, message, headers, **extra)
 
 
 def _prefscribe_error(exc: PrefscribeError) -> tuple[int, str, str]:
@@ -82,14 +100,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if isinstance(exc, ApiError):
-            return error_response(exc.status_code, exc.code, exc.message, exc.headers, **exc.extra)
+            return answer(request, exc.status_code, exc.code, exc.message, exc.headers, **exc.extra)
         if exc.status_code == 400:  # FastAPI's only own 400: a body its JSON parser gave up on (too deep)
-            return error_response(400, "invalid_json", "the body is not valid JSON: it cannot be parsed")
+            return answer(request, 400, "invalid_json", "the body is not valid JSON: it cannot be parsed")
         headers = exc.headers
         if exc.status_code == 405:  # Starlette names only the first route's methods; a path has several
             headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        return error_response(exc.status_code, _CODES.get(exc.status_code, "error"), message, headers)
+        return answer(request, exc.status_code, _CODES.get(exc.status_code, "error"), message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -97,23 +115,23 @@ def install_error_handlers(app: FastAPI) -> None:
         bad_json = next((e for e in errors if e.get("type") == "json_invalid"), None)
         if bad_json is not None:
             reason = (bad_json.get("ctx") or {}).get("error", "malformed")
-            return error_response(400, "invalid_json", f"the body is not valid JSON: {reason}")
+            return answer(request, 400, "invalid_json", f"the body is not valid JSON: {reason}")
         details = [{"loc": [str(p) for p in e.get("loc", ())], "message": e.get("msg", "")} for e in errors]
         first = details[0] if details else {"loc": [], "message": "invalid request"}
         where = ".".join(p for p in first["loc"] if p != "body") or "request"
-        return error_response(422, "invalid_request", f"{where}: {first['message']}", details=details)
+        return answer(request, 422, "invalid_request", f"{where}: {first['message']}", details=details)
 
     @app.exception_handler(PrefscribeError)
     async def _prefscribe(request: Request, exc: PrefscribeError) -> JSONResponse:
         status, code, message = _prefscribe_error(exc)
         if status >= 500:
             log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
-        return error_response(status, code, message)
+        return answer(request, status, code, message)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Starlette logs the traceback after this answer is sent.
-        return error_response(500, "internal_error", INTERNAL)
+        return answer(request, 500, "internal_error", INTERNAL)
 
 
 class BodyTooLarge(ApiError):

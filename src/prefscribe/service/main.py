@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -13,7 +14,8 @@ from . import openapi
 from .errors import install_error_handlers
 from .jsonbody import strict_json_body
 from .middleware import BodyLimitMiddleware, JsonBodyMiddleware, SecurityHeadersMiddleware
-from .routers import access, health, interactions, personalize, profiles, ui, users
+from .chat import build_chat
+from .routers import access, chat, health, interactions, personalize, profiles, ui, users
 from .runtime import Runtime
 from .schemas import errors
 from .settings import Settings
@@ -28,6 +30,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
                       ModelRuntime(settings.model, backend),
                       owns_store=store is None)
     runtime.worker = Worker(runtime.store, settings, runtime.models)
+    runtime.chat = build_chat(settings.chat_model or settings.model, runtime.models,
+                              timeout=settings.chat_timeout_seconds, per_tenant=settings.chat_memory_per_tenant,
+                              seconds=settings.chat_memory_seconds, api_key=os.environ.get("OPENAI_API_KEY"))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -37,6 +42,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
         # An update still running after this is abandoned with the process; its lease lapses and
         # another worker redoes it, so nothing is lost.
         runtime.worker.stop(timeout=30)
+        await runtime.chat.upstream.aclose()
         if runtime.owns_store:
             runtime.store.close()
 
@@ -48,7 +54,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(health.router, prefix="/v1", responses=errors(500))
-    for module in (interactions, profiles, users, personalize, access):
+    for module in (interactions, profiles, users, personalize, access, chat):
         app.include_router(module.router, prefix="/v1", dependencies=[Depends(strict_json_body)],
                            responses=errors(400, 401, 413, 422, 429, 500))
     app.include_router(ui.router)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ..store import Store
 from ..updates import ModelRuntime, Worker
 from .access import AccessLinks
+from .chat import ChatProxy
 from .ratelimit import FailureLimiter
 from .settings import Settings
 
@@ -21,6 +22,7 @@ class Runtime:
     owns_store: bool = False
     limiter: FailureLimiter | None = None
     links: AccessLinks | None = None
+    chat: ChatProxy | None = None
 
     def __post_init__(self) -> None:
         if self.limiter is None:

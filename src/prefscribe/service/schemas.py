@@ -1,32 +1,41 @@
-"""Request and response bodies of the HTTP API (the OpenAPI schema is generated from these)."""
+"""Request and response bodies of the HTTP API (the OpenAPI schema is generated from these). The models
+live in prefscribe.api_models, which the client shares; this module adds the documented error responses."""
 
 from __future__ import annotations
 
-from typing import Literal
+from ..api_models import (
+    MAX_INT,
+    NOT_BLANK,
+    SHORT_CHARS,
+    STORABLE,
+    AccessLinkIn,
+    AccessLinkOut,
+    ChooseIn,
+    ChooseOut,
+    DeleteOut,
+    EditIn,
+    ErrorOut,
+    IngestOut,
+    InteractionList,
+    InteractionOut,
+    OrderOut,
+    ProfileOut,
+    RefreshOut,
+    RespondIn,
+    RespondOut,
+    RollbackIn,
+    UpdateState,
+    Usage,
+    UserList,
+    UserOut,
+    VersionList,
+    VersionOut,
+)
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from ..schema import Interaction
-
-# Sequence and version numbers are 32-bit INTEGER columns on PostgreSQL: larger ones are refused up front.
-MAX_INT = 2**31 - 1
-# What a text column can hold (PostgreSQL refuses NUL characters), and text that is more than whitespace.
-STORABLE = r"^[^\x00]*$"
-NOT_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
-SHORT_CHARS = 200  # ids, domains, string timestamps, idempotency keys (the store's columns hold 200)
-
-
-class ErrorOut(BaseModel):
-    """Every error's body. `error` is a stable code to branch on, `message` says what went wrong and what to
-    do; some errors add fields (index, field, limit, pending, details)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    error: str = Field(description="invalid_json, invalid_encoding, unauthorized, not_found, no_profile, "
-                       "conflict, too_large, too_many_items, invalid_request, too_long, too_many_requests, "
-                       "internal_error, model_error, model_unavailable, method_not_allowed")
-    message: str
-
+__all__ = ["MAX_INT", "STORABLE", "NOT_BLANK", "SHORT_CHARS", "ErrorOut", "Usage", "IngestOut",
+           "UpdateState", "VersionOut", "ProfileOut", "VersionList", "EditIn", "RollbackIn", "RefreshOut",
+           "UserOut", "UserList", "DeleteOut", "InteractionOut", "InteractionList", "ChooseIn", "OrderOut",
+           "ChooseOut", "RespondIn", "RespondOut", "AccessLinkIn", "AccessLinkOut", "errors"]
 
 _WHY = {
     400: "The body is not strict JSON (invalid_json) or not UTF-8 (invalid_encoding).",
@@ -48,168 +57,3 @@ def errors(*statuses: int) -> dict[int | str, dict]:
     return {status: {"model": ErrorOut, "description": _WHY[status]} for status in statuses}
 
 
-class Usage(BaseModel):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-
-class IngestOut(BaseModel):
-    user_id: str
-    accepted: int = Field(description="Interactions in this batch.")
-    first_seq: int
-    last_seq: int
-    duplicate: bool = Field(description="True when this idempotency key was seen before: nothing was added.")
-    idempotency_key: str | None
-    interactions: int = Field(description="The user's interactions in all, now (also on a retry).")
-    pending: int = Field(description="Interactions not yet in the profile, now (also on a retry).")
-    update_due: bool = Field(description="Enough are pending for the worker to update the profile.")
-
-
-class UpdateState(BaseModel):
-    pending: int
-    updating: bool
-    refresh_requested: bool
-    failures: int
-    last_error: str | None
-    retry_at: float | None
-
-
-class VersionOut(BaseModel):
-    """One profile version. The fields of `prefscribe infer --json` plus where the version came from."""
-
-    user_id: str
-    version: int
-    parent: int | None
-    author: Literal["model", "person"]
-    kind: Literal["update", "edit", "rollback"]
-    editor: str | None = Field(description="The model spec, or the name the person gave.")
-    profile: str
-    reasoning: str | None
-    model: str | None
-    prompt_version: str | None
-    covers: int = Field(description="Interactions this profile summarizes.")
-    first_seq: int | None = Field(description="First interaction this version took in (updates only).")
-    last_seq: int | None
-    covered_through: int = Field(description="Every interaction up to this seq is accounted for.")
-    rollback_of: int | None
-    usage: Usage
-    created_at: str | None
-
-
-class ProfileOut(VersionOut):
-    interactions: int
-    update: UpdateState
-
-
-class VersionList(BaseModel):
-    user_id: str
-    head: int | None
-    versions: list[VersionOut]
-
-
-class EditIn(BaseModel):
-    profile: str = Field(pattern=NOT_BLANK, description="The new profile text (not only whitespace; at most the "
-                         "service's max_profile_chars, 20,000 by default).")
-    editor: str | None = Field(None, max_length=200, pattern=STORABLE,
-                               description="Who made the change (shown in the history).")
-    base_version: int | None = Field(None, ge=0, le=MAX_INT, description="Refuse (409) if the head is no "
-                                     "longer this version (0: the user has no profile yet).")
-
-
-class RollbackIn(BaseModel):
-    version: int = Field(ge=1, le=MAX_INT, description="The version whose text becomes current again.")
-    editor: str | None = Field(None, max_length=200, pattern=STORABLE)
-
-
-class RefreshOut(BaseModel):
-    user_id: str
-    queued: bool
-    pending: int
-
-
-class UserOut(BaseModel):
-    user_id: str
-    interactions: int
-    pending: int
-    covered_through: int
-    head_version: int | None
-    versions: int
-    updating: bool
-    refresh_requested: bool
-    failures: int
-    last_error: str | None
-    retry_at: float | None
-    created_at: str | None
-    updated_at: str | None
-
-
-class UserList(BaseModel):
-    total: int
-    users: list[UserOut]
-
-
-class DeleteOut(BaseModel):
-    user_id: str
-    deleted: dict[str, int] = Field(description="Rows deleted per table.")
-
-
-class InteractionOut(Interaction):
-    seq: int
-    created_at: str | None
-
-
-class InteractionList(BaseModel):
-    user_id: str
-    interactions: list[InteractionOut]
-
-
-class ChooseIn(BaseModel):
-    a: str = Field(min_length=1)
-    b: str = Field(min_length=1)
-    context: str | None = None
-    method: Literal["logprobs", "generation"] = "logprobs"
-    orders: Literal["both", "ab", "ba"] = "both"
-
-
-class OrderOut(BaseModel):
-    order: Literal["ab", "ba"]
-    p_first: float | None = None
-    p_a: float | None = None
-    error: str | None = None
-
-
-class ChooseOut(BaseModel):
-    user_id: str
-    choice: Literal["a", "b"] | None
-    p_a: float | None
-    p_b: float | None
-    orders: list[OrderOut]
-    method: str
-    error: str | None
-    version: int | None = Field(description="The profile version used (None: the user has no profile yet).")
-
-
-class RespondIn(BaseModel):
-    context: str = Field(min_length=1, description="The user's message.")
-    max_new_tokens: int = Field(512, ge=1, le=4096)
-
-
-class RespondOut(BaseModel):
-    user_id: str
-    response: str
-    version: int | None
-    usage: Usage
-
-
-class AccessLinkIn(BaseModel):
-    scope: Literal["read", "edit"] = Field("read", description="read: see the profile and its history; edit: "
-                                           "also edit it, roll it back and delete the user's data.")
-    expires_in: int = Field(900, ge=60, le=7 * 24 * 3600, description="Seconds the link works (default 15 "
-                            "minutes).")
-
-
-class AccessLinkOut(BaseModel):
-    user_id: str
-    scope: Literal["read", "edit"]
-    url: str = Field(description="Give this to the user: it opens their profile page, and only theirs.")
-    expires_at: str

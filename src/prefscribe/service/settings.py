@@ -23,6 +23,11 @@ class Settings(BaseSettings, UpdateConfig):
     access_link_secret: the key that signs end-user access links (default: a random one per process, so
       links end with a restart and work only on the process that made them: set one shared secret when
       several server processes sit behind one address).
+    chat_model: the model spec behind the OpenAI-compatible /v1/chat/completions (default: `model`).
+    chat_anonymous: a chat request that names no user passes through without a profile (default: 400).
+    chat_timeout_seconds: how long a chat completion may take upstream before the answer is a 504.
+    chat_memory_per_tenant / chat_memory_seconds: the completions kept for /v1/feedback, per tenant: the
+      latest this many, for this long, in the memory of the process that served them.
     """
 
     model_config = SettingsConfigDict(env_prefix="PREFSCRIBE_", extra="ignore")
@@ -36,3 +41,8 @@ class Settings(BaseSettings, UpdateConfig):
     auth_failures_per_minute: int = Field(20, ge=1)
     auth_cache_seconds: float = Field(2.0, ge=0)
     access_link_secret: SecretStr | None = None
+    chat_model: str | None = None
+    chat_anonymous: bool = False
+    chat_timeout_seconds: float = Field(120.0, gt=0)
+    chat_memory_per_tenant: int = Field(1000, ge=1)
+    chat_memory_seconds: float = Field(3600.0, gt=0)

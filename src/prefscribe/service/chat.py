@@ -1,0 +1,218 @@
+"""The OpenAI-compatible proxy's two parts below the routes: the upstream model a chat goes to, and the
+memory of recent completions that /v1/feedback turns into interactions.
+
+A server upstream (`openai:<model>@<url>`) gets the request as the client sent it (the profile added, the
+model renamed) and streams back through this process, so a client that goes away closes the upstream
+request too. A local upstream (`embedded`, `hf:`) writes the whole reply with the backend's `generate`, one
+call at a time (the model is shared with the update worker), then streams it in pieces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi.concurrency import run_in_threadpool
+
+from ..errors import PrefscribeError
+from ..llm import Sampling, parse_spec
+from ..updates import ModelRuntime
+
+DEFAULT_MAX_TOKENS = 512
+
+
+class UpstreamError(PrefscribeError):
+    """The upstream model failed: `status` 502 (an error or no answer) or 504 (too slow). The message is
+    safe to show a client: it names no host."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status, self.code, self.message = status, code, message
+        super().__init__(message)
+
+
+def upstream_name(spec: str) -> str:
+    """The model id clients send and /v1/models lists: a server's own model name (never its URL), or the
+    spec of a local model."""
+    parsed = parse_spec(spec)
+    return parsed.name if parsed.kind == "openai" else spec
+
+
+class ServerUpstream:
+    """An OpenAI-compatible server, spoken to directly over HTTP (streaming included)."""
+
+    def __init__(self, spec: str, timeout: float, api_key: str | None = None) -> None:
+        parsed = parse_spec(spec)
+        self.name, self.model, self.timeout = upstream_name(spec), parsed.name, timeout
+        self._url = parsed.base_url.rstrip("/") + "/chat/completions"
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), headers=headers)
+
+    def _failed(self, exc: Exception) -> UpstreamError:
+        if isinstance(exc, httpx.TimeoutException):
+            return UpstreamError(504, "upstream_timeout", f"the model did not answer within {self.timeout:g} s: "
+                                 "try again, or ask for fewer tokens")
+        return UpstreamError(502, "upstream_unreachable", "the model cannot be reached right now: try again later")
+
+    @staticmethod
+    def _refused(status: int) -> UpstreamError:
+        return UpstreamError(502, "upstream_error", f"the model answered with an error (HTTP {status}): try "
+                             "again later")
+
+    async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = await self._http.post(self._url, json={**body, "model": self.model, "stream": False})
+        except httpx.HTTPError as exc:
+            raise self._failed(exc) from exc
+        if response.status_code >= 400:
+            raise self._refused(response.status_code)
+        try:
+            return response.json()
+        except ValueError:
+            raise UpstreamError(502, "upstream_error", "the model's answer is not JSON") from None
+
+    async def stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """The upstream's chunks; closing this generator closes the upstream request."""
+        request = {**body, "model": self.model, "stream": True}
+        try:
+            async with self._http.stream("POST", self._url, json=request) as response:
+                if response.status_code >= 400:
+                    raise self._refused(response.status_code)
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        return
+                    yield json.loads(data)
+        except httpx.HTTPError as exc:
+            raise self._failed(exc) from exc
+        except ValueError:
+            raise UpstreamError(502, "upstream_error", "the model sent a malformed stream") from None
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+class LocalUpstream:
+    """A model in this process (embedded, hf): the reply is generated whole, then sent."""
+
+    def __init__(self, spec: str, models: ModelRuntime, timeout: float) -> None:
+        self.name, self.models, self.timeout = upstream_name(spec), models, timeout
+
+    def _generate(self, messages: list[dict], sampling: Sampling):
+        with self.models.use() as backend:
+            return backend.generate([messages], sampling)[0]
+
+    async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        sampling = Sampling(max_new_tokens=int(body.get("max_completion_tokens") or body.get("max_tokens")
+                                               or DEFAULT_MAX_TOKENS),
+                            temperature=float(body.get("temperature", 0.7)), top_p=float(body.get("top_p", 0.95)),
+                            seed=int(body.get("seed") or 0))
+        messages = [{"role": m["role"], "content": text_of(m.get("content"))} for m in body["messages"]]
+        try:
+            # A local generation cannot be interrupted: past the timeout the answer is a 504 and the
+            # generation finishes unseen.
+            completion = await asyncio.wait_for(run_in_threadpool(self._generate, messages, sampling), self.timeout)
+        except TimeoutError:
+            raise UpstreamError(504, "upstream_timeout", f"the model did not answer within {self.timeout:g} s: "
+                                "try again, or ask for fewer tokens") from None
+        except PrefscribeError as exc:
+            raise UpstreamError(502, "upstream_unavailable", "the model cannot be loaded right now: try again "
+                                "later") from exc
+        if completion.finish_reason == "error":
+            raise UpstreamError(502, "upstream_error", "the model call failed: try again later")
+        return {"id": "local", "object": "chat.completion", "created": int(time.time()), "model": self.name,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": completion.text},
+                             "finish_reason": completion.finish_reason}],
+                "usage": {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
+                          "total_tokens": completion.prompt_tokens + completion.completion_tokens}}
+
+    async def stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        whole = await self.complete(body)
+        choice = whole["choices"][0]
+        base = {"id": whole["id"], "object": "chat.completion.chunk", "created": whole["created"],
+                "model": self.name}
+        yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                    "finish_reason": None}]}
+        for piece in re.findall(r"\s*\S+\s*|\s+", choice["message"]["content"]):
+            yield {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+        yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}],
+               "usage": whole["usage"]}
+
+    async def aclose(self) -> None:
+        return None
+
+
+Upstream = ServerUpstream | LocalUpstream
+
+
+def text_of(content: Any) -> str:
+    """A message's text: OpenAI content is a string or a list of parts ({"type": "text", "text": ...})."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+@dataclass
+class Remembered:
+    user_id: str
+    context: str | None  # the last user message the reply answered
+    reply: str
+    at: float
+
+
+class CompletionMemory:
+    """The latest `per_tenant` completions of each tenant, each for `seconds`: enough to take feedback on
+    a reply shortly after it was given, bounded in memory whatever the traffic."""
+
+    def __init__(self, per_tenant: int, seconds: float) -> None:
+        self.per_tenant, self.seconds = per_tenant, seconds
+        self._by_tenant: dict[int, OrderedDict[str, Remembered]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def new_id() -> str:
+        return f"chatcmpl-{uuid.uuid4().hex}"
+
+    def remember(self, tenant_id: int, completion_id: str, user_id: str, context: str | None, reply: str) -> None:
+        with self._lock:
+            kept = self._by_tenant.setdefault(tenant_id, OrderedDict())
+            kept[completion_id] = Remembered(user_id, context, reply, time.monotonic())
+            while len(kept) > self.per_tenant:
+                kept.popitem(last=False)
+
+    def recall(self, tenant_id: int, completion_id: str) -> Remembered | None:
+        with self._lock:
+            kept = self._by_tenant.get(tenant_id)
+            found = kept.get(completion_id) if kept else None
+            if found is None or time.monotonic() - found.at > self.seconds:
+                return None
+            return found
+
+
+@dataclass
+class ChatProxy:
+    upstream: Upstream
+    memory: CompletionMemory
+
+
+def build_chat(spec: str, models: ModelRuntime, *, timeout: float, per_tenant: int, seconds: float,
+               api_key: str | None = None) -> ChatProxy:
+    """The proxy for the chat model `spec`; a local model that is also the update model is shared (`models`),
+    so it is loaded once."""
+    if parse_spec(spec).kind == "openai":
+        upstream: Upstream = ServerUpstream(spec, timeout, api_key)
+    else:
+        upstream = LocalUpstream(spec, models if spec == models.spec else ModelRuntime(spec), timeout)
+    return ChatProxy(upstream, CompletionMemory(per_tenant, seconds))
