@@ -123,6 +123,10 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes (PostgreSQL: use about one per "
                                          "core; each runs its own update worker unless --no-worker).")] = 1,
+    forwarded_allow_ips: Annotated[str | None, typer.Option(
+        help="Behind a reverse proxy: the proxy's addresses (comma-separated, or '*'), whose X-Forwarded-For "
+             "and X-Forwarded-Proto are trusted for the client's address (the failed-auth limit) and scheme. "
+             "Default: trusted from nobody.")] = None,
 ) -> None:
     """Run the profile service: HTTP API under /v1, docs at /docs, inspector pages at /ui."""
     with errors_exit():
@@ -133,12 +137,13 @@ def serve(
 
         from ..service import create_app
 
+        proxy = proxy_options(forwarded_allow_ips)
         shown = f"db {settings.db}, model {settings.model}, worker {'on' if settings.worker else 'off'}"
         if workers == 1:
             app = create_app(settings)
             console.print(f"prefscribe service on http://{host}:{port}  (API /v1, docs /docs, inspector /ui; "
                           f"{shown})")
-            uvicorn.run(app, host=host, port=port, log_level=log_level)
+            uvicorn.run(app, host=host, port=port, log_level=log_level, **proxy)
             return
         # Each worker process builds the app from the environment: pass the options on through it.
         create_app(settings).state.runtime.store.close()  # fail here, once, on a bad database or schema
@@ -147,7 +152,16 @@ def serve(
                 os.environ[f"PREFSCRIBE_{name.upper()}"] = str(value)
         console.print(f"prefscribe service on http://{host}:{port} with {workers} processes ({shown})")
         uvicorn.run("prefscribe.service.main:create_app", factory=True, host=host, port=port,
-                    log_level=log_level, workers=workers)
+                    log_level=log_level, workers=workers, **proxy)
+
+
+def proxy_options(forwarded_allow_ips: str | None) -> dict:
+    """uvicorn's proxy options. uvicorn by default believes X-Forwarded-For from 127.0.0.1, so any local
+    client could name a new address per request and never meet the failed-auth limit: trust it only from
+    the proxies named."""
+    if not forwarded_allow_ips:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips}
 
 
 def worker(

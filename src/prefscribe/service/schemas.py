@@ -16,6 +16,12 @@ NOT_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
 SHORT_CHARS = 200  # ids, domains, string timestamps, idempotency keys (the store's columns hold 200)
 
 
+class Body(BaseModel):
+    """A request body: JSON types as the schema says, as ingest takes them (no "7" for 7, no true for 1)."""
+
+    model_config = ConfigDict(strict=True)
+
+
 class ErrorOut(BaseModel):
     """Every error's body. `error` is a stable code to branch on, `message` says what went wrong and what to
     do; some errors add fields (index, field, limit, pending, details)."""
@@ -107,7 +113,7 @@ class VersionList(BaseModel):
     versions: list[VersionOut]
 
 
-class EditIn(BaseModel):
+class EditIn(Body):
     profile: str = Field(pattern=NOT_BLANK, description="The new profile text (not only whitespace; at most the "
                          "service's max_profile_chars, 20,000 by default).")
     editor: str | None = Field(None, max_length=200, pattern=STORABLE,
@@ -116,7 +122,7 @@ class EditIn(BaseModel):
                                      "longer this version (0: the user has no profile yet).")
 
 
-class RollbackIn(BaseModel):
+class RollbackIn(Body):
     version: int = Field(ge=1, le=MAX_INT, description="The version whose text becomes current again.")
     editor: str | None = Field(None, max_length=200, pattern=STORABLE)
 
@@ -163,7 +169,7 @@ class InteractionList(BaseModel):
     interactions: list[InteractionOut]
 
 
-class ChooseIn(BaseModel):
+class ChooseIn(Body):
     a: str = Field(min_length=1)
     b: str = Field(min_length=1)
     context: str | None = None
@@ -189,7 +195,7 @@ class ChooseOut(BaseModel):
     version: int | None = Field(description="The profile version used (None: the user has no profile yet).")
 
 
-class RespondIn(BaseModel):
+class RespondIn(Body):
     context: str = Field(min_length=1, description="The user's message.")
     max_new_tokens: int = Field(512, ge=1, le=4096)
 
@@ -201,7 +207,7 @@ class RespondOut(BaseModel):
     usage: Usage
 
 
-class AccessLinkIn(BaseModel):
+class AccessLinkIn(Body):
     scope: Literal["read", "edit"] = Field("read", description="read: see the profile and its history; edit: "
                                            "also edit it, roll it back and delete the user's data.")
     expires_in: int = Field(900, ge=60, le=7 * 24 * 3600, description="Seconds the link works (default 15 "

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query
 
 from ...errors import UserNotFoundError
 from ...store import UserState
-from ..deps import RuntimeDep, TenantDep, UserId
+from ..deps import AuthenticatedRoute, RuntimeDep, TenantDep, UserId
 from ..schemas import MAX_INT, DeleteOut, UserList, UserOut, errors
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], route_class=AuthenticatedRoute)
 
 
 def user_out(state: UserState) -> UserOut:
