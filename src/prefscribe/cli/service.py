@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .options import JsonOpt, console, emit_json, errors_exit
+from .options import JsonOpt, console, emit_json, errors_exit, print_error
 
 DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL: sqlite:///profiles.db (default) or "
                                            "postgresql://user@host:5432/db. Env: PREFSCRIBE_DB.")]
@@ -26,12 +26,8 @@ db_app = typer.Typer(no_args_is_help=True, help="The profile store's database sc
 
 
 def _settings(**overrides):
-    try:
-        from ..service.settings import Settings
-    except ImportError as exc:
-        console.print(f"[bold red]error:[/] the service needs its extra ({exc.name} is missing): "
-                      "pip install 'prefscribe[serve]'")
-        raise typer.Exit(1) from None
+    from ..service.settings import Settings  # the serve extra; missing, `prefscribe` (cli.main) says so
+
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -105,7 +101,7 @@ def keys_revoke(
     with errors_exit():
         revoked = _store(db).revoke_key(prefix[:12])
         if not revoked:
-            console.print(f"[bold red]error:[/] no active key with prefix {prefix[:12]!r}")
+            print_error("error", f"no active key with prefix {prefix[:12]!r}")
             raise typer.Exit(1)
         console.print(f"revoked {prefix[:12]}")
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..schema import Interaction
 
@@ -14,6 +14,16 @@ MAX_INT = 2**31 - 1
 STORABLE = r"^[^\x00]*$"
 NOT_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
 SHORT_CHARS = 200  # ids, domains, string timestamps, idempotency keys (the store's columns hold 200)
+
+
+def _json_integer(value: object) -> object:
+    """An integer as JSON Schema has it: 7 or 7.0, never true or "7"."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value  # anything else goes on to the strict int check, which refuses bool, str and 7.5
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
 
 
 class Body(BaseModel):
@@ -118,12 +128,12 @@ class EditIn(Body):
                          "service's max_profile_chars, 20,000 by default).")
     editor: str | None = Field(None, max_length=200, pattern=STORABLE,
                                description="Who made the change (shown in the history).")
-    base_version: int | None = Field(None, ge=0, le=MAX_INT, description="Refuse (409) if the head is no "
+    base_version: JsonInt | None = Field(None, ge=0, le=MAX_INT, description="Refuse (409) if the head is no "
                                      "longer this version (0: the user has no profile yet).")
 
 
 class RollbackIn(Body):
-    version: int = Field(ge=1, le=MAX_INT, description="The version whose text becomes current again.")
+    version: JsonInt = Field(ge=1, le=MAX_INT, description="The version whose text becomes current again.")
     editor: str | None = Field(None, max_length=200, pattern=STORABLE)
 
 
@@ -197,7 +207,7 @@ class ChooseOut(BaseModel):
 
 class RespondIn(Body):
     context: str = Field(min_length=1, description="The user's message.")
-    max_new_tokens: int = Field(512, ge=1, le=4096)
+    max_new_tokens: JsonInt = Field(512, ge=1, le=4096)
 
 
 class RespondOut(BaseModel):
@@ -210,7 +220,7 @@ class RespondOut(BaseModel):
 class AccessLinkIn(Body):
     scope: Literal["read", "edit"] = Field("read", description="read: see the profile and its history; edit: "
                                            "also edit it, roll it back and delete the user's data.")
-    expires_in: int = Field(900, ge=60, le=7 * 24 * 3600, description="Seconds the link works (default 15 "
+    expires_in: JsonInt = Field(900, ge=60, le=7 * 24 * 3600, description="Seconds the link works (default 15 "
                             "minutes).")
 
 
