@@ -23,7 +23,10 @@ def _json_integer(value: object) -> object:
     return value  # anything else goes on to the strict int check, which refuses bool, str and 7.5
 
 
-JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+def json_int(ge: int, le: int) -> type[int]:
+    """An integer field from `ge` to `le`. The bounds come before the validator: after it, or on the Field of an
+    optional, they reach the OpenAPI document as "ge"/"le", which JSON Schema does not know."""
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_json_integer)]  # type: ignore[return-value]
 
 
 class Body(BaseModel):
@@ -128,12 +131,12 @@ class EditIn(Body):
                          "service's max_profile_chars, 20,000 by default).")
     editor: str | None = Field(None, max_length=200, pattern=STORABLE,
                                description="Who made the change (shown in the history).")
-    base_version: JsonInt | None = Field(None, ge=0, le=MAX_INT, description="Refuse (409) if the head is no "
-                                     "longer this version (0: the user has no profile yet).")
+    base_version: json_int(0, MAX_INT) | None = Field(
+        None, description="Refuse (409) if the head is no longer this version (0: the user has no profile yet).")
 
 
 class RollbackIn(Body):
-    version: JsonInt = Field(ge=1, le=MAX_INT, description="The version whose text becomes current again.")
+    version: json_int(1, MAX_INT) = Field(description="The version whose text becomes current again.")
     editor: str | None = Field(None, max_length=200, pattern=STORABLE)
 
 
@@ -207,7 +210,7 @@ class ChooseOut(BaseModel):
 
 class RespondIn(Body):
     context: str = Field(min_length=1, description="The user's message.")
-    max_new_tokens: JsonInt = Field(512, ge=1, le=4096)
+    max_new_tokens: json_int(1, 4096) = 512
 
 
 class RespondOut(BaseModel):
@@ -220,7 +223,7 @@ class RespondOut(BaseModel):
 class AccessLinkIn(Body):
     scope: Literal["read", "edit"] = Field("read", description="read: see the profile and its history; edit: "
                                            "also edit it, roll it back and delete the user's data.")
-    expires_in: JsonInt = Field(900, ge=60, le=7 * 24 * 3600, description="Seconds the link works (default 15 "
+    expires_in: json_int(60, 7 * 24 * 3600) = Field(900, description="Seconds the link works (default 15 "
                             "minutes).")
 
 
