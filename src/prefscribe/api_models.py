@@ -4,9 +4,9 @@ front ends share it without importing each other."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from .schema import Interaction
 
@@ -16,6 +16,25 @@ MAX_INT = 2**31 - 1
 STORABLE = r"^[^\x00]*$"
 NOT_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
 SHORT_CHARS = 200  # ids, domains, string timestamps, idempotency keys (the store's columns hold 200)
+
+
+def _json_integer(value: object) -> object:
+    """An integer as JSON Schema has it: 7 or 7.0, never true or "7"."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value  # anything else goes on to the strict int check, which refuses bool, str and 7.5
+
+
+def json_int(ge: int, le: int) -> type[int]:
+    """An integer field from `ge` to `le`. The bounds come before the validator: after it, or on the Field of an
+    optional, they reach the OpenAPI document as "ge"/"le", which JSON Schema does not know."""
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_json_integer)]  # type: ignore[return-value]
+
+
+class Body(BaseModel):
+    """A request body: JSON types as the schema says, as ingest takes them (no "7" for 7, no true for 1)."""
+
+    model_config = ConfigDict(strict=True)
 
 
 class ErrorOut(BaseModel):
@@ -89,17 +108,17 @@ class VersionList(BaseModel):
     versions: list[VersionOut]
 
 
-class EditIn(BaseModel):
+class EditIn(Body):
     profile: str = Field(pattern=NOT_BLANK, description="The new profile text (not only whitespace; at most the "
                          "service's max_profile_chars, 20,000 by default).")
     editor: str | None = Field(None, max_length=200, pattern=STORABLE,
                                description="Who made the change (shown in the history).")
-    base_version: int | None = Field(None, ge=0, le=MAX_INT, description="Refuse (409) if the head is no "
-                                     "longer this version (0: the user has no profile yet).")
+    base_version: json_int(0, MAX_INT) | None = Field(
+        None, description="Refuse (409) if the head is no longer this version (0: the user has no profile yet).")
 
 
-class RollbackIn(BaseModel):
-    version: int = Field(ge=1, le=MAX_INT, description="The version whose text becomes current again.")
+class RollbackIn(Body):
+    version: json_int(1, MAX_INT) = Field(description="The version whose text becomes current again.")
     editor: str | None = Field(None, max_length=200, pattern=STORABLE)
 
 
@@ -145,7 +164,7 @@ class InteractionList(BaseModel):
     interactions: list[InteractionOut]
 
 
-class ChooseIn(BaseModel):
+class ChooseIn(Body):
     a: str = Field(min_length=1)
     b: str = Field(min_length=1)
     context: str | None = None
@@ -171,9 +190,9 @@ class ChooseOut(BaseModel):
     version: int | None = Field(description="The profile version used (None: the user has no profile yet).")
 
 
-class RespondIn(BaseModel):
+class RespondIn(Body):
     context: str = Field(min_length=1, description="The user's message.")
-    max_new_tokens: int = Field(512, ge=1, le=4096)
+    max_new_tokens: json_int(1, 4096) = 512
 
 
 class RespondOut(BaseModel):
@@ -183,10 +202,10 @@ class RespondOut(BaseModel):
     usage: Usage
 
 
-class AccessLinkIn(BaseModel):
+class AccessLinkIn(Body):
     scope: Literal["read", "edit"] = Field("read", description="read: see the profile and its history; edit: "
                                            "also edit it, roll it back and delete the user's data.")
-    expires_in: int = Field(900, ge=60, le=7 * 24 * 3600, description="Seconds the link works (default 15 "
+    expires_in: json_int(60, 7 * 24 * 3600) = Field(900, description="Seconds the link works (default 15 "
                             "minutes).")
 
 

@@ -4,12 +4,19 @@ of two tenants, and a live uvicorn server for tests that need real concurrency o
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytest.importorskip("fastapi")
@@ -17,6 +24,7 @@ pytest.importorskip("sqlalchemy")
 
 from fastapi.testclient import TestClient
 
+from prefscribe.cli.service import proxy_options
 from prefscribe.service import Settings, create_app
 from prefscribe.store import Store
 
@@ -116,7 +124,8 @@ def live_server():
 
     def start(app) -> str:
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **proxy_options(None))
+        server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         servers.append((server, thread))
@@ -127,3 +136,32 @@ def live_server():
     for server, thread in servers:
         server.should_exit = True
         thread.join(10)
+
+
+@contextmanager
+def serve_process(db_url: str, log: Path, *args: str) -> Iterator[str]:
+    """`prefscribe serve` in a subprocess (the scripted model registered), as a user starts it; yields its URL."""
+    port = free_port()
+    code = "import tests.service.scripted; from prefscribe.cli import main; main()"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-c", code, "serve", "--db", db_url, "--model", "scripted:ok",
+                                 "--port", str(port), "--log-level", "warning", *args], cwd=REPO,
+                                env=os.environ.copy(), stdout=out, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            assert proc.poll() is None, log.read_text()
+            try:
+                return httpx.get(f"{base}/v1/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            wait_for(up, 180, "prefscribe serve did not come up", interval=0.2)  # slow starts on a loaded machine
+            yield base
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()

@@ -96,7 +96,7 @@ def test_expired_altered_and_foreign_links_get_a_clear_page(two_tenants):
     # the first character: all six of its bits are signature (the last one's low bits are padding, and a
     # flip there can decode to the same bytes)
     flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
-    others = AccessLinks("another service's secret").mint(1, "u1", "edit", 900)[0]
+    others = AccessLinks("another service's secret").mint(1, "u1", "2020-01-01T00:00:00Z", "edit", 900)[0]
     for bad in (payload + "." + flipped, payload, "", "x" * 50, others):
         page = service.client.get("/me", params={"t": bad})
         assert page.status_code == 403 and "This link is not valid" in page.text and "alpha" not in page.text

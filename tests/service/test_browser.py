@@ -3,10 +3,6 @@ sign in, see the profile, edit it, see the new version in the API, roll back, de
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -14,7 +10,7 @@ import pytest
 
 from prefscribe.store import Store
 
-from .conftest import REPO, free_port, items, wait_for
+from .conftest import items, serve_process, wait_for
 
 pytestmark = pytest.mark.timeout(480)  # a hang guard only
 CHROMIUM = Path("/usr/bin/chromium")
@@ -36,32 +32,8 @@ def browser():
 @pytest.fixture
 def server(db_url, tmp_path):
     """`prefscribe serve` in a subprocess, with the scripted model and its in-process worker."""
-    port = free_port()
-    code = "import tests.service.scripted; from prefscribe.cli import main; main()"
-    log = open(tmp_path / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-c", code, "serve", "--db", db_url, "--model", "scripted:ok",
-                             "--port", str(port), "--update-every", "3", "--poll-seconds", "0.1",
-                             "--log-level", "warning"], cwd=REPO, env=os.environ.copy(), stdout=log,
-                            stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-        try:
-            return httpx.get(f"{base}/v1/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(up, 180, "prefscribe serve did not come up", interval=0.2)  # slow starts on a loaded machine
+    with serve_process(db_url, tmp_path / "serve.log", "--update-every", "3", "--poll-seconds", "0.1") as base:
         yield base
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

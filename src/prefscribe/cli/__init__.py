@@ -4,6 +4,8 @@ InputError, printed as one `error:` line with exit code 2 (`options.errors_exit`
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from . import batch as _batch
@@ -17,6 +19,7 @@ from . import profiles as _profiles
 from . import service as _service
 from . import synth as _synth
 from . import train as _train
+from .extras import missing_module_message
 
 __all__ = ["app", "main"]
 
@@ -43,5 +46,17 @@ app.command(name="import")(_portability.import_)
 app.command()(_mcp.mcp)
 
 
+# The extra each command group needs, when a module of several extras is missing (matplotlib: eval, train).
+COMMAND_EXTRAS = {"serve": "serve", "worker": "serve", "keys": "serve", "db": "serve", "train": "train",
+                  "eval": "eval", "report": "eval", "batch": "batch"}
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except ModuleNotFoundError as exc:  # an extra not installed: say which, in one line, not a traceback
+        words = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
+        command = " ".join(words[:2] if words[:1] in (["keys"], ["db"], ["train"]) else words[:1]) or "?"
+        sys.stderr.write(missing_module_message(command, exc.name or "?", COMMAND_EXTRAS.get(words[0] if words
+                                                                                             else "")) + "\n")
+        sys.exit(1)

@@ -10,6 +10,7 @@ from typing import Annotated, Any, get_args
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -48,14 +49,19 @@ def emit_json(data) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
+def print_error(label: str, message: str) -> None:
+    """`label: message` in red, on one line at any terminal width (grep-able, one line in logs). The message
+    is text, not markup: `pip install 'prefscribe[serve]'` keeps its `[serve]`."""
+    console.print(f"[bold red]{escape(label)}:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 @contextmanager
 def errors_exit() -> Iterator[None]:
     """Turn prefscribe errors into a one-line message and exit code 1 (2 for bad input)."""
     try:
         yield
     except PrefscribeError as exc:
-        # soft_wrap: the message stays one line at any terminal width (grep-able, and one line in logs)
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        print_error("error", str(exc))
         raise typer.Exit(2 if isinstance(exc, ValueError) else 1) from None
 
 

@@ -30,6 +30,7 @@ from .options import (
     console,
     emit_json,
     errors_exit,
+    print_error,
     progress_bar,
 )
 
@@ -79,7 +80,7 @@ def infer(
             if as_json:
                 emit_json({"error": final.error, "raw": final.raw, "model": final.model,
                            "prompt_version": final.prompt_version})
-            console.print(f"[bold red]inference failed:[/] {final.error}")
+            print_error("inference failed", str(final.error))
             raise typer.Exit(1)
         if as_json:
             out = profile_record(final)
@@ -123,7 +124,7 @@ def choose(
         if as_json:
             emit_json(result.model_dump(include={"choice", "p_a", "p_b", "orders", "method", "error"}))
         elif result.choice is None:
-            console.print(f"[bold red]no choice:[/] {result.error}")
+            print_error("no choice", str(result.error))
         else:
             item = a if result.choice == "a" else b
             typer.echo(f"{result.choice}  (p_a={result.p_a:.3f}, p_b={result.p_b:.3f})  {item}")
@@ -145,6 +146,6 @@ def respond(
         judge = Judge(load_backend(model), cache=None if no_cache else ResultCache())
         completion = judge.respond(preference, context, replace(RESPOND_SAMPLING, max_new_tokens=max_new_tokens))
         if completion.finish_reason == "error":
-            console.print(f"[bold red]generation failed:[/] {completion.error}")
+            print_error("generation failed", str(completion.error))
             raise typer.Exit(1)
         typer.echo(completion.text)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .options import JsonOpt, console, emit_json, errors_exit
+from .options import JsonOpt, console, emit_json, errors_exit, print_error
 
 DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL: sqlite:///profiles.db (default) or "
                                            "postgresql://user@host:5432/db. Env: PREFSCRIBE_DB.")]
@@ -26,12 +26,8 @@ db_app = typer.Typer(no_args_is_help=True, help="The profile store's database sc
 
 
 def _settings(**overrides):
-    try:
-        from ..service.settings import Settings
-    except ImportError as exc:
-        console.print(f"[bold red]error:[/] the service needs its extra ({exc.name} is missing): "
-                      "pip install 'prefscribe[serve]'")
-        raise typer.Exit(1) from None
+    from ..service.settings import Settings  # the serve extra; missing, `prefscribe` (cli.main) says so
+
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -105,7 +101,7 @@ def keys_revoke(
     with errors_exit():
         revoked = _store(db).revoke_key(prefix[:12])
         if not revoked:
-            console.print(f"[bold red]error:[/] no active key with prefix {prefix[:12]!r}")
+            print_error("error", f"no active key with prefix {prefix[:12]!r}")
             raise typer.Exit(1)
         console.print(f"revoked {prefix[:12]}")
 
@@ -129,6 +125,10 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes (PostgreSQL: use about one per "
                                          "core; each runs its own update worker unless --no-worker).")] = 1,
+    forwarded_allow_ips: Annotated[str | None, typer.Option(
+        help="Behind a reverse proxy: the proxy's addresses (comma-separated, or '*'), whose X-Forwarded-For "
+             "and X-Forwarded-Proto are trusted for the client's address (the failed-auth limit) and scheme. "
+             "Default: trusted from nobody.")] = None,
 ) -> None:
     """Run the profile service: HTTP API under /v1, docs at /docs, inspector pages at /ui, and an
     OpenAI-compatible personalizing proxy at /v1/chat/completions (docs/use-from-your-app.md)."""
@@ -141,12 +141,13 @@ def serve(
 
         from ..service import create_app
 
+        proxy = proxy_options(forwarded_allow_ips)
         shown = f"db {settings.db}, model {settings.model}, worker {'on' if settings.worker else 'off'}"
         if workers == 1:
             app = create_app(settings)
             console.print(f"prefscribe service on http://{host}:{port}  (API /v1, docs /docs, inspector /ui; "
                           f"{shown})")
-            uvicorn.run(app, host=host, port=port, log_level=log_level)
+            uvicorn.run(app, host=host, port=port, log_level=log_level, **proxy)
             return
         # Each worker process builds the app from the environment: pass the options on through it.
         create_app(settings).state.runtime.store.close()  # fail here, once, on a bad database or schema
@@ -155,7 +156,16 @@ def serve(
                 os.environ[f"PREFSCRIBE_{name.upper()}"] = str(value)
         console.print(f"prefscribe service on http://{host}:{port} with {workers} processes ({shown})")
         uvicorn.run("prefscribe.service.main:create_app", factory=True, host=host, port=port,
-                    log_level=log_level, workers=workers)
+                    log_level=log_level, workers=workers, **proxy)
+
+
+def proxy_options(forwarded_allow_ips: str | None) -> dict:
+    """uvicorn's proxy options. uvicorn by default believes X-Forwarded-For from 127.0.0.1, so any local
+    client could name a new address per request and never meet the failed-auth limit: trust it only from
+    the proxies named."""
+    if not forwarded_allow_ips:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips}
 
 
 def worker(

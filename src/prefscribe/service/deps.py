@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -46,13 +48,15 @@ def too_many_failures(wait: int) -> ApiError:
                     f"in {wait} s", headers={"Retry-After": str(wait)}, retry_after=wait)
 
 
-async def get_tenant(request: Request, runtime: RuntimeDep,
-                     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> TenantInfo:
+async def authenticate(request: Request) -> TenantInfo:
+    """The tenant of the request's API key, or 401; 429 (for any key) while this client is refused."""
+    runtime: Runtime = request.app.state.runtime
     challenge = {"WWW-Authenticate": "Bearer"}
     client = client_address(request)
     wait = runtime.limiter.retry_after(client)
     if wait is not None:  # refused before the key is looked at: a right guess must not show
         raise too_many_failures(wait)
+    credentials = await _bearer(request)
     if credentials is None:
         raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>' "
                        "(create one with `prefscribe keys create --tenant NAME`)", headers=challenge)
@@ -63,6 +67,28 @@ async def get_tenant(request: Request, runtime: RuntimeDep,
         runtime.limiter.fail(client)
         raise ApiError(401, "unauthorized", "unknown or revoked API key", headers=challenge)
     return tenant
+
+
+class AuthenticatedRoute(APIRoute):
+    """A route that takes an API key: the key is checked before FastAPI reads the body, so a client without
+    a good one gets 401 (or 429) whatever it sends, and its body is never read or parsed."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def authenticated(request: Request) -> Response:
+            request.state.tenant = await authenticate(request)
+            return await handler(request)
+
+        return authenticated
+
+
+async def get_tenant(request: Request,
+                     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> TenantInfo:
+    """The caller's tenant: found by AuthenticatedRoute before the body was read (`credentials` declares the
+    scheme in the OpenAPI document)."""
+    tenant = getattr(request.state, "tenant", None)
+    return tenant if tenant is not None else await authenticate(request)
 
 
 TenantDep = Annotated[TenantInfo, Depends(get_tenant)]

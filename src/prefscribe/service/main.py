@@ -13,9 +13,9 @@ from ..updates import ModelRuntime, Worker
 from . import openapi
 from .errors import install_error_handlers
 from .jsonbody import strict_json_body
-from .middleware import BodyLimitMiddleware, JsonBodyMiddleware, SecurityHeadersMiddleware
 from .chat import build_chat
-from .routers import access, chat, health, interactions, personalize, profiles, ui, users
+from .middleware import BodyLimitMiddleware, JsonBodyMiddleware, SecurityHeadersMiddleware, Utf8PathMiddleware
+from .routers import access, chat, docs, health, interactions, personalize, profiles, ui, users
 from .runtime import Runtime
 from .schemas import errors
 from .settings import Settings
@@ -47,11 +47,13 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
             runtime.store.close()
 
     app = FastAPI(title="prefscribe", summary="Readable, editable user preference profiles, kept current.",
-                  version="1", lifespan=lifespan, docs_url="/docs", openapi_url="/v1/openapi.json")
+                  version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url="/v1/openapi.json")
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(Utf8PathMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(health.router, prefix="/v1", responses=errors(500))
     for module in (interactions, profiles, users, personalize, access, chat):
@@ -59,5 +61,6 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
                            responses=errors(400, 401, 413, 422, 429, 500))
     app.include_router(ui.router)
     app.include_router(access.pages)
+    app.include_router(docs.router)
     openapi.install(app, settings)
     return app

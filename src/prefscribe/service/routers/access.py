@@ -17,12 +17,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ...errors import ConflictError, NotFoundError, UserNotFoundError, VersionNotFoundError
 from ..access import Grant, LinkRefused
-from ..deps import RuntimeDep, TenantDep, UserId
+from ..deps import AuthenticatedRoute, RuntimeDep, TenantDep, UserId
 from ..runtime import Runtime
 from ..schemas import AccessLinkIn, AccessLinkOut, errors
 from .ui import HISTORY_LIMIT, flash, form_number, history_of, templates
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], route_class=AuthenticatedRoute)
 pages = APIRouter(prefix="/me", include_in_schema=False)
 EDITOR = "the user"  # how the user's own changes are named in the history
 
@@ -33,9 +33,10 @@ def create_access_link(user_id: UserId, body: AccessLinkIn, request: Request, te
                        runtime: RuntimeDep) -> AccessLinkOut:
     """A URL with a signed token for this user only: send it to the person whose profile it is. `read` shows
     the profile and its history; `edit` also lets them correct it, roll it back and delete their data."""
-    if runtime.store.user(tenant.id, user_id) is None:
+    state = runtime.store.user(tenant.id, user_id)
+    if state is None:
         raise UserNotFoundError(user_id)
-    token, expires_at = runtime.links.mint(tenant.id, user_id, body.scope, body.expires_in)
+    token, expires_at = runtime.links.mint(tenant.id, user_id, state.created_at or "", body.scope, body.expires_in)
     url = f"{str(request.base_url).rstrip('/')}/me?{urlencode({'t': token})}"
     return AccessLinkOut(user_id=user_id, scope=body.scope, url=url, expires_at=_iso(expires_at))
 
@@ -71,6 +72,10 @@ def _grant(request: Request, token: str, edit: bool = False) -> Grant | HTMLResp
         return _refused(request, exc.reason, 403)
     if edit and not grant.can_edit:
         return _refused(request, "read_only", 403)
+    # The link names one user row: deleted ("delete all my data"), the id may be someone's again later.
+    state = _runtime(request).store.user(grant.tenant_id, grant.user_id)
+    if state is None or state.created_at != grant.user_created:
+        return _refused(request, "gone", 404)
     return grant
 
 

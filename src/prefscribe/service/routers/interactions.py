@@ -10,12 +10,12 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import ValidationError
 
 from ...schema import Interaction
-from ..deps import RuntimeDep, TenantDep, UserId
+from ..deps import AuthenticatedRoute, RuntimeDep, TenantDep, UserId
 from ..errors import ApiError
 from ..jsonbody import check
 from ..schemas import MAX_INT, SHORT_CHARS, IngestOut, InteractionList, InteractionOut, errors
 
-router = APIRouter(tags=["interactions"])
+router = APIRouter(tags=["interactions"], route_class=AuthenticatedRoute)
 
 # The body is read by the route (it also takes JSON Lines); service/openapi.py documents it with the limits.
 _BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": {}}}}}

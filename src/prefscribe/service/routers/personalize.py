@@ -10,12 +10,12 @@ from fastapi import APIRouter
 from ...errors import BackendError
 from ...judge import RESPOND_SAMPLING, ChoiceTask, Judge
 from ...store import Version
-from ..deps import RuntimeDep, TenantDep, UserId
+from ..deps import AuthenticatedRoute, RuntimeDep, TenantDep, UserId
 from ..errors import ApiError
 from ..runtime import Runtime
 from ..schemas import ChooseIn, ChooseOut, OrderOut, RespondIn, RespondOut, Usage, errors
 
-router = APIRouter(tags=["personalize"])
+router = APIRouter(tags=["personalize"], route_class=AuthenticatedRoute)
 log = logging.getLogger("prefscribe.service")
 MODEL_FAILED = "the model call for this order failed"
 

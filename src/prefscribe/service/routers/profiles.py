@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from ...store import UserState, Version
-from ..deps import RuntimeDep, TenantDep, UserId
+from ..deps import AuthenticatedRoute, RuntimeDep, TenantDep, UserId
 from ..errors import ApiError
 from ..schemas import (
     MAX_INT,
@@ -21,7 +21,7 @@ from ..schemas import (
     errors,
 )
 
-router = APIRouter(tags=["profiles"])
+router = APIRouter(tags=["profiles"], route_class=AuthenticatedRoute)
 
 
 def version_out(version: Version) -> VersionOut:

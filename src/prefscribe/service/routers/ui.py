@@ -97,10 +97,24 @@ def _csrf(key: str) -> str:
     return hmac.new(key.encode(), b"prefscribe-ui-form", hashlib.sha256).hexdigest()[:32]
 
 
-def _signed_in(request: Request) -> tuple[TenantInfo, str] | None:
+def _signed_in(request: Request) -> tuple[TenantInfo, str] | Response:
+    """The tenant and key of the sign-in cookie, or the answer instead: the sign-in page for no key or a
+    wrong one (a wrong key counts as a failed authentication, as on the API), 429 while this client is
+    refused."""
+    runtime, client = _runtime(request), client_address(request)
+    wait = runtime.limiter.retry_after(client)
+    if wait is not None:
+        return _login_form(request, request.url.path, f"Too many failed sign-ins: try again in {wait} s.",
+                           status=429, headers={"Retry-After": str(wait)})
     key = request.cookies.get(COOKIE)
-    tenant = _runtime(request).store.authenticate(key) if key else None
-    return (tenant, key) if tenant else None
+    tenant = runtime.store.authenticate(key) if key else None
+    if tenant is None:
+        response = _to_login(request)
+        if key:
+            runtime.limiter.fail(client)
+            response.delete_cookie(COOKIE, path="/ui")
+        return response
+    return tenant, key
 
 
 def _to_login(request: Request) -> RedirectResponse:
@@ -147,8 +161,8 @@ def _back(user_id: str, code: str, **numbers: int) -> RedirectResponse:
 
 def _check_form(request: Request, csrf: str) -> tuple[TenantInfo, str] | Response:
     signed = _signed_in(request)
-    if signed is None:
-        return _to_login(request)
+    if isinstance(signed, Response):
+        return signed
     if not hmac.compare_digest(csrf, _csrf(signed[1])):
         return HTMLResponse("The form is stale or came from another site: reload the page and try again.",
                             status_code=403)
@@ -222,8 +236,8 @@ def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
 @router.get("/users", response_class=HTMLResponse)
 def users_page(request: Request, offset: str = "0", m: str | None = None) -> Response:
     signed = _signed_in(request)
-    if signed is None:
-        return _to_login(request)
+    if isinstance(signed, Response):
+        return signed
     tenant, key = signed
     start = form_number(offset) or 0
     total, users = _runtime(request).store.list_users(tenant.id, limit=100, offset=start)
@@ -235,8 +249,8 @@ def users_page(request: Request, offset: str = "0", m: str | None = None) -> Res
 def user_page(request: Request, user_id: UserId, m: str | None = None, v: str | None = None,
               n: str | None = None) -> Response:
     signed = _signed_in(request)
-    if signed is None:
-        return _to_login(request)
+    if isinstance(signed, Response):
+        return signed
     tenant, key = signed
     store = _runtime(request).store
     try:

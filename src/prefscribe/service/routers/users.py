@@ -11,10 +11,10 @@ from fastapi.concurrency import run_in_threadpool
 from ...errors import UserNotFoundError
 from ...formats import FORMATS, get_format, read_document
 from ...store import UserState
-from ..deps import RuntimeDep, TenantDep, UserId
+from ..deps import AuthenticatedRoute, RuntimeDep, TenantDep, UserId
 from ..schemas import MAX_INT, DeleteOut, UserList, UserOut, errors
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], route_class=AuthenticatedRoute)
 
 
 def user_out(state: UserState) -> UserOut:
