@@ -18,6 +18,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from platformdirs import user_cache_dir
 
@@ -59,6 +60,7 @@ DEFAULT_SIZE = "1.5b"
 # is "torch" where bf16 is native and "torch-fp32" elsewhere. PREFSCRIBE_ENGINE or a spec suffix
 # (`embedded:1.5b+ort`) picks one; the engine is part of every cache key, so their results never mix.
 ENGINES = ("torch", "torch-fp32", "ct2", "ort")
+CONVERTED = {"ct2": "ct2", "ort": "ort"}  # engine -> its module in llm/ (ENGINE, convert, load)
 MANIFEST = "prefscribe_manifest.json"
 
 
@@ -163,27 +165,21 @@ def converted_dir(size: str = DEFAULT_SIZE) -> Path:
     return out
 
 
-def ct2_dir(size: str = DEFAULT_SIZE) -> Path:
-    """The CTranslate2 int8 model, converted once from the bf16 folder and verified on every load."""
-    from . import ct2
-
-    return _engine_dir(size, "ctranslate2", ct2.engine_version(), ct2.QUANTIZATION, ct2.convert, "about a minute")
+def converted_engine(engine: str) -> ModuleType:
+    """The llm module of a converted engine (ENGINE, convert, load): one file per engine."""
+    return importlib.import_module(f".{CONVERTED[engine]}", __package__)
 
 
-def ort_dir(size: str = DEFAULT_SIZE) -> Path:
-    """The ONNX Runtime GenAI int4 model, converted once from the bf16 folder and verified on every load."""
-    from . import ort
-
-    return _engine_dir(size, "onnxruntime-genai", ort.engine_version(), ort.PRECISION, ort.convert,
-                       "one to two minutes")
-
-
-def _engine_dir(size: str, engine: str, version: str, quantization: str, convert, duration: str) -> Path:
-    """A CPU engine's copy of an embedded model, keyed by the GGUF's sha256, the engine's version and the
+def engine_dir(size: str, engine: str) -> Path:
+    """A converted engine's copy of an embedded model, keyed by the GGUF's sha256, the engine's version and the
     quantization; converted from the bf16 folder on first use, rebuilt if its files fail verification."""
+    from ._engine import version
+
+    module = converted_engine(engine)
+    info, engine_version = module.ENGINE, version(module.ENGINE)
     model = MODELS[size]
-    short = {"ctranslate2": "ct2", "onnxruntime-genai": "ort"}.get(engine, engine)
-    out = cache_root() / short / f"{model.name}-{model.sha256[:12]}-{short}-{version}-{quantization}"
+    out = (cache_root() / info.name /
+           f"{model.name}-{model.sha256[:12]}-{info.name}-{engine_version}-{info.quantization}")
     if (out / MANIFEST).exists():
         if _verify(out):
             return out
@@ -193,11 +189,11 @@ def _engine_dir(size: str, engine: str, version: str, quantization: str, convert
     shutil.rmtree(staging, ignore_errors=True)
     from rich.console import Console
 
-    with Console(stderr=True).status(f"Converting {model.name} for {engine} {version} "
-                                     f"({quantization}, once; {duration})"):
-        convert(source, staging)
-    _write_manifest(staging, {"model": model.name, "gguf_sha256": model.sha256, "engine": engine,
-                              "engine_version": version, "quantization": quantization})
+    with Console(stderr=True).status(f"Converting {model.name} for {info.library} {engine_version} "
+                                     f"({info.quantization}, once; {info.duration})"):
+        module.convert(source, staging)
+    _write_manifest(staging, {"model": model.name, "gguf_sha256": model.sha256, "engine": info.library,
+                              "engine_version": engine_version, "quantization": info.quantization})
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
     return out

