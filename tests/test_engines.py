@@ -175,6 +175,31 @@ def test_the_embedded_engine_is_named_in_the_spec(monkeypatch):
         parse_spec("embedded:1.5b+onnx")
 
 
+def test_an_hf_spec_names_its_dtype_and_a_cache_never_mixes_a_bf16_and_a_float32_load(tiny_model_dir, tmp_path):
+    from prefscribe.cache import CachedCalls, ResultCache
+    from prefscribe.llm import load_backend, parse_spec
+    from prefscribe.llm.hf import torch_engine
+
+    assert parse_spec("hf:/models/x+torch-fp32") == parse_spec("hf:/models/x").__class__("hf", "/models/x",
+                                                                                             engine="torch-fp32")
+    assert parse_spec("hf:/models/a+b").name == "/models/a+b"  # a "+" in a path is not an engine
+    bf16 = load_backend(f"hf:{tiny_model_dir}+torch")
+    f32 = load_backend(f"hf:{tiny_model_dir}+torch-fp32")
+    assert (bf16.info.spec, str(bf16.model.dtype)) == (f"hf:{tiny_model_dir}+torch", "torch.bfloat16")
+    assert (f32.info.spec, str(f32.model.dtype)) == (f"hf:{tiny_model_dir}+torch-fp32", "torch.float32")
+    assert load_backend(f"hf:{tiny_model_dir}").info.spec == f"hf:{tiny_model_dir}+{torch_engine()}"
+    assert HFBackend.from_path(tiny_model_dir, dtype="float32").info.spec == f32.info.spec
+
+    cache = ResultCache(tmp_path / "results.sqlite")
+    greedy = Sampling(max_new_tokens=4, temperature=0.0)
+    calls = [CachedCalls(backend, cache, prompt_version="v1") for backend in (bf16, f32)]
+    assert calls[0].generation_key("infer", CONVERSATIONS[0], greedy) != \
+        calls[1].generation_key("infer", CONVERSATIONS[0], greedy)
+    for n, call in enumerate(calls, start=1):  # the second load finds nothing of the first's
+        call.generate([CONVERSATIONS[0]], greedy, role="infer")
+        assert len(cache) == n
+
+
 def test_every_converted_engine_is_one_module_the_embedded_models_find_by_name():
     from prefscribe.llm.embedded import CONVERTED, ENGINES, converted_engine
 

@@ -35,6 +35,18 @@ def cpu_dtype() -> str:
     return "bfloat16" if native_bf16() else "float32"
 
 
+# The transformers engines by the name specs give them (`hf:<path>+torch-fp32`, `embedded:1.5b+torch`) and the
+# dtype each loads weights in. A model's results depend on its dtype, so the name is part of every spec a
+# backend reports, hence of every cache key: a cache shared by a bf16 and a float32 machine never mixes them.
+TORCH_ENGINES = {"torch": "bfloat16", "torch-fp32": "float32"}
+
+
+def torch_engine(dtype: str = "auto") -> str:
+    """The engine name of a dtype ("auto": the CPU's, see cpu_dtype)."""
+    dtype = cpu_dtype() if dtype == "auto" else dtype
+    return next((name for name, d in TORCH_ENGINES.items() if d == dtype), f"torch-{dtype}")
+
+
 class HFBackend(ChatTokenizer):
     """A transformers causal LM with its chat template."""
 
@@ -50,19 +62,22 @@ class HFBackend(ChatTokenizer):
 
     @classmethod
     def from_path(cls, path: str | Path, *, spec: str | None = None, dtype: str = "auto", **kwargs) -> HFBackend:
+        """`dtype` "auto": bf16 where the CPU runs it natively, else float32. `spec` defaults to
+        `hf:<path>+<engine>`, the engine naming the dtype (TORCH_ENGINES)."""
         torch = _torch()
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        dtype = cpu_dtype() if dtype == "auto" else dtype
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(path))
-            torch_dtype = getattr(torch, cpu_dtype() if dtype == "auto" else dtype)
+            torch_dtype = getattr(torch, dtype)
             with _no_loading_bar():
                 model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
         except OSError as exc:
             raise ModelUnavailableError(
                 f"cannot load transformers model {path!s}: {exc}. Give a local path or a model id "
                 "that is in the local Hugging Face cache (this machine may have no hub access).") from None
-        return cls(model, tokenizer, spec=spec or f"hf:{path}", **kwargs)
+        return cls(model, tokenizer, spec=spec or f"hf:{path}+{torch_engine(dtype)}", **kwargs)
 
     # ---------------------------------------------------------------------------------------- generate
     def generate(self, prompts: Sequence[Conversation], sampling: Sampling,

@@ -30,16 +30,18 @@ def _embedded(spec: ModelSpec) -> Backend:
     # 8k context keeps a CPU forward pass bounded; the history budget is derived from it.
     if engine in CONVERTED:
         return converted_engine(engine).load(engine_dir(spec.name, engine), spec=name, context_window=8192)
-    from .hf import HFBackend
+    from .hf import TORCH_ENGINES, HFBackend
 
-    dtype = "float32" if engine == "torch-fp32" else "bfloat16"
-    return HFBackend.from_path(converted_dir(spec.name), spec=name, dtype=dtype, thinks=False, context_window=8192)
+    return HFBackend.from_path(converted_dir(spec.name), spec=name, dtype=TORCH_ENGINES[engine], thinks=False,
+                               context_window=8192)
 
 
 def _hf(spec: ModelSpec) -> Backend:
-    from .hf import HFBackend
+    from .hf import TORCH_ENGINES, HFBackend, torch_engine
 
-    return HFBackend.from_path(spec.name, spec=str(spec), thinks=_hf_thinks(spec.name))
+    engine = spec.engine or torch_engine()  # named in the spec, or the CPU's dtype
+    return HFBackend.from_path(spec.name, spec=f"{spec}+{engine}", dtype=TORCH_ENGINES[engine],
+                               thinks=_hf_thinks(spec.name))
 
 
 def _hf_thinks(name: str) -> bool:
