@@ -4,6 +4,9 @@
     python bench/bench_engines.py --engines torch-fp32,ct2,ort --baseline torch-fp32 --users 4 --agreement 0
     python bench/bench_engines.py --engines torch-fp32,ort --baseline torch-fp32 --agreement 20 --no-speed
     python bench/bench_engines.py --cold                               # also time first-use conversion
+    python bench/bench_engines.py --isa avx2 --engines torch-fp32,ct2,ort --baseline torch-fp32
+                                        # every runtime held to AVX2 (ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA,
+                                        # CT2_FORCE_CPU_ISA): what an AVX2-only machine runs, on any machine
 
 Every engine runs in its own subprocess (its peak RSS is its own) through the project's own code path
 (`load_backend("embedded:<size>+<engine>")`, Inferrer, Judge). Times are medians of --runs runs; ratios are
@@ -158,9 +161,15 @@ PARTS = {"load": part_load, "cold": part_cold, "speed": part_speed, "answers": p
          "bandwidth": part_bandwidth}
 
 
+ISA: str | None = None  # --isa: the forced instruction set every child runs with
+
+
 def _child(part: str, size: str, engine: str, runs: int, extra: list[str] = ()) -> dict:
+    from prefscribe.llm._cpu import isa_env
+
     out = subprocess.run([sys.executable, __file__, "--size", size, "--runs", str(runs), "--part", part,
-                          "--engine", engine, *extra], capture_output=True, text=True, check=False)
+                          "--engine", engine, *extra], capture_output=True, text=True, check=False,
+                         env={**os.environ, **isa_env(ISA)})
     line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
     if not line:
         print(out.stderr[-3000:], file=sys.stderr)
@@ -188,6 +197,7 @@ def main() -> None:
     parser.add_argument("--baseline", help="the engine ratios are against (default: the first of --engines)")
     parser.add_argument("--users", type=int, default=16, help="users in the batched-vs-one-at-a-time lines")
     parser.add_argument("--no-speed", action="store_true", help="only the agreement part")
+    parser.add_argument("--isa", choices=["avx2"], help="hold every runtime to this instruction set")
     parser.add_argument("--part", help=argparse.SUPPRESS)
     parser.add_argument("--engine", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -200,6 +210,8 @@ def main() -> None:
         print("RESULT " + json.dumps(result))
         return
 
+    global ISA
+    ISA = args.isa
     engines = args.engines.split(",")
     args.baseline = args.baseline or engines[0]
     rows: dict[str, dict] = {e: {} for e in engines}
@@ -225,7 +237,10 @@ def _print_table(args, engines: list[str], rows: dict, answers: dict, bandwidth:
     load = os.getloadavg()
     baseline = args.baseline
     base = rows.get(baseline)
-    print(f"\n## bench_engines, embedded:{args.size}, median of {args.runs} runs, {os.cpu_count()} cores, "
+    from prefscribe.llm._cpu import hardware_class
+
+    isa = f"ISA forced to {args.isa}" if args.isa else f"CPU class {hardware_class()}"
+    print(f"\n## bench_engines, embedded:{args.size}, {isa}, median of {args.runs} runs, {os.cpu_count()} cores, "
           f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}\n")
     print("| measure | " + " | ".join(engines) + " |\n|---|" + "---|" * len(engines))
 

@@ -224,15 +224,90 @@ def test_a_damaged_conversion_is_detected_by_its_manifest(tmp_path):
 
 
 def test_without_an_engine_named_the_cpu_picks_one(monkeypatch):
-    """bf16 where the CPU multiplies it natively; elsewhere float32 (torch emulates bf16 several times slower)."""
+    """bf16 where the CPU multiplies it natively; elsewhere the class's engine (torch emulates bf16 several times
+    slower than float32)."""
     import torch
 
     from prefscribe.llm import hf
-    from prefscribe.llm.embedded import default_engine, engine_from_env
+    from prefscribe.llm._cpu import OVERRIDES
+    from prefscribe.llm.embedded import DEFAULT_ENGINES, default_engine, engine_from_env
 
     monkeypatch.delenv("PREFSCRIBE_ENGINE", raising=False)
-    for native, engine, dtype in ((True, "torch", "bfloat16"), (False, "torch-fp32", "float32")):
-        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda n=native: n, raising=False)
+    for variable in OVERRIDES:
+        monkeypatch.delenv(variable, raising=False)
+    for bf16, avx512, engine, dtype in ((True, True, "torch", "bfloat16"),
+                                        (False, True, DEFAULT_ENGINES["avx512"], "float32"),
+                                        (False, False, DEFAULT_ENGINES["avx2"], "float32")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda n=bf16: n, raising=False)
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
-        assert hf.native_bf16() is native and hf.cpu_dtype() == dtype
+        monkeypatch.setattr(torch.cpu, "_is_avx512_supported", lambda n=avx512: n, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_avx2_supported", lambda: True, raising=False)
+        assert hf.native_bf16() is bf16 and hf.cpu_dtype() == dtype
         assert default_engine() == engine == engine_from_env()
+
+
+@pytest.mark.parametrize("hardware, env, expected", [
+    ("bf16", {}, "bf16"),
+    ("bf16", {"ATEN_CPU_CAPABILITY": "avx2"}, "avx2"),
+    ("bf16", {"ATEN_CPU_CAPABILITY": "default"}, "baseline"),
+    ("bf16", {"ATEN_CPU_CAPABILITY": "avx512"}, "bf16"),       # AVX-512 ATen kernels still do bf16
+    ("bf16", {"CT2_FORCE_CPU_ISA": "AVX2"}, "avx2"),
+    ("bf16", {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}, "avx512"),  # oneDNN below its bf16 kernels
+    ("bf16", {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}, "bf16"),
+    ("avx2", {"ATEN_CPU_CAPABILITY": "avx512"}, "avx2"),       # an override never adds what the CPU lacks
+    ("bf16", {"ATEN_CPU_CAPABILITY": "avx512", "CT2_FORCE_CPU_ISA": "AVX2"}, "avx2"),  # the lowest wins
+])
+def test_the_cpu_class_honours_every_runtimes_isa_override(monkeypatch, hardware, env, expected):
+    from prefscribe.llm import _cpu
+    from prefscribe.llm.embedded import DEFAULT_ENGINES, default_engine
+
+    monkeypatch.setattr(_cpu, "hardware_class", lambda: hardware)
+    for variable in _cpu.OVERRIDES:
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.delenv("PREFSCRIBE_ENGINE", raising=False)
+    assert _cpu.cpu_class() == expected and default_engine() == DEFAULT_ENGINES[expected]
+
+
+_AVX2_CHILD = """
+import json, sys, tempfile, torch
+from pathlib import Path
+from prefscribe.llm import GREEDY, load_backend
+from prefscribe.llm._cpu import cpu_class
+from prefscribe.llm.embedded import default_engine
+from prefscribe.llm import ct2
+
+tiny = sys.argv[1]
+backend = load_backend(f"hf:{tiny}")
+reply = backend.generate([[{"role": "user", "content": "hello"}]], GREEDY)[0]
+out = Path(tempfile.mkdtemp()) / "ct2"
+ct2.convert(Path(tiny), out)
+ct2.load(out, spec="ct2:tiny", context_window=8192).generate([[{"role": "user", "content": "hello"}]], GREEDY)
+print("RESULT " + json.dumps({"torch": torch.backends.cpu.get_cpu_capability(), "class": cpu_class(),
+                              "engine": default_engine(), "spec": backend.info.spec,
+                              "dtype": str(backend.model.dtype), "tokens": reply.completion_tokens}))
+"""
+
+
+def test_the_avx2_overrides_reach_the_runtimes_and_the_engine_choice(tiny_model_dir):
+    """A child process with the overrides set (they are read when a runtime starts) chooses the AVX2 machine's
+    engine, loads hf: models in float32, and torch and CTranslate2 dispatch to their AVX2 kernels."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("ctranslate2")
+    from prefscribe.llm._cpu import isa_env
+    from prefscribe.llm.embedded import DEFAULT_ENGINES
+
+    env = {**os.environ, **isa_env("avx2"), "CT2_VERBOSE": "1", "PREFSCRIBE_ENGINE": ""}
+    done = subprocess.run([sys.executable, "-c", _AVX2_CHILD, str(tiny_model_dir)], capture_output=True, text=True,
+                          env=env, timeout=600, check=False)
+    result = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert result, done.stderr[-3000:]
+    got = json.loads(result[0][7:])
+    assert got["torch"] == "AVX2" and got["class"] == "avx2" and got["engine"] == DEFAULT_ENGINES["avx2"]
+    assert got["spec"] == f"hf:{tiny_model_dir}+torch-fp32" and got["dtype"] == "torch.float32"
+    assert got["tokens"] > 0
+    assert "Selected ISA: AVX2" in done.stderr

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import ModelUnavailableError
 from ._chat import ChatTokenizer
+from ._cpu import cpu_class
 from ._engine import threads, token_ids
 from ._prefix import common_prefix_length, prefix_groups
 from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling
@@ -23,11 +24,10 @@ def _torch():
 
 
 def native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX). Elsewhere torch emulates bf16
-    matmuls, several times slower than float32 (measured on an AVX2-only AMD EPYC: docs/results/engines.md)."""
-    cpu = _torch().cpu
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private, so looked up defensively
-    return any(getattr(cpu, name, lambda: False)() for name in checks)
+    """Whether this CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX) and no override (ATEN_CPU_CAPABILITY,
+    ONEDNN_MAX_CPU_ISA, ...: see _cpu.py) holds torch below it. Elsewhere torch emulates bf16 matmuls, several
+    times slower than float32 (measured on an AVX2-only AMD EPYC: docs/results/engines.md)."""
+    return cpu_class() == "bf16"
 
 
 def cpu_dtype() -> str:
