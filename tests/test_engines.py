@@ -18,16 +18,17 @@ from prefscribe.llm.hf import HFBackend
 @dataclass(frozen=True)
 class Engine:
     name: str        # the module in prefscribe.llm, and the engine's name in specs
-    runtime: str     # the import that must work for the engine to be tested
+    runtimes: tuple  # the imports that must work for the engine to be tested
     float32: str     # the conversion that matches torch to rounding
     quantized: str   # the conversion the embedded models use
     seeded: bool     # whether sampling repeats for a seed
 
 
 ENGINES = [
-    Engine("ct2", "ctranslate2", float32="float32", quantized="int8",
+    Engine("ct2", ("ctranslate2",), float32="float32", quantized="int8",
            seeded=False),  # CTranslate2 samples on a worker thread that Python cannot seed
-    Engine("ort", "onnxruntime_genai", float32="fp32", quantized="int4", seeded=True),
+    Engine("ort", ("onnxruntime_genai",), float32="fp32", quantized="int4", seeded=True),
+    Engine("ov", ("openvino", "nncf"), float32="float32", quantized="int8", seeded=True),
 ]
 
 CONVERSATIONS = [
@@ -44,7 +45,8 @@ def two_way(logprobs):
 
 @pytest.fixture(scope="module", params=ENGINES, ids=lambda e: e.name)
 def engine(request):
-    pytest.importorskip(request.param.runtime)
+    for module in request.param.runtimes:
+        pytest.importorskip(module)
     return request.param, importlib.import_module(f"prefscribe.llm.{request.param.name}")
 
 

@@ -54,16 +54,17 @@ MODELS: dict[str, EmbeddedModel] = {
 }
 DEFAULT_SIZE = "1.5b"
 # The runtimes the embedded models can run on: "torch" (transformers, bf16; also the `hf:` path), "torch-fp32"
-# (the same in float32), "ct2" (CTranslate2, int8 weights) and "ort" (ONNX Runtime GenAI, int4 weights).
+# (the same in float32), "ct2" (CTranslate2, int8 weights), "ort" (ONNX Runtime GenAI, int4 weights) and "ov"
+# (OpenVINO, int8 weights).
 # bf16 is fast only where the CPU multiplies bf16 natively (AVX-512 BF16 or AMX): on an AVX2-only AMD EPYC
 # the 1.5B read prompts at 7 tokens/s in bf16 against 33 in float32 (docs/results/engines.md). So the default
 # follows the CPU's class (_cpu.cpu_class, which honours the runtimes' ISA overrides): "torch" where bf16 is
 # native; elsewhere the fastest engine that qualifies (bench/bench_engines.py --controls), "torch-fp32" until one
 # is measured to. PREFSCRIBE_ENGINE or a spec suffix (`embedded:1.5b+ort`) picks one; the engine is part of every
 # cache key, so their results never mix.
-ENGINES = ("torch", "torch-fp32", "ct2", "ort")
+ENGINES = ("torch", "torch-fp32", "ct2", "ort", "ov")
 DEFAULT_ENGINES = {"bf16": "torch", "avx512": "torch-fp32", "avx2": "torch-fp32", "baseline": "torch-fp32"}
-CONVERTED = {"ct2": "ct2", "ort": "ort"}  # engine -> its module in llm/ (ENGINE, convert, load)
+CONVERTED = {"ct2": "ct2", "ort": "ort", "ov": "ov"}  # engine -> its module in llm/ (ENGINE, convert, load)
 MANIFEST = "prefscribe_manifest.json"
 
 

@@ -1,7 +1,7 @@
 """Model specs: the strings users type to pick a model, parsed in one place.
 
     embedded | embedded:1.5b | embedded:0.5b     the offline default (Qwen2.5-Coder Instruct, CPU)
-    embedded:1.5b+ort | embedded:0.5b+ct2        ... on a named engine: torch, torch-fp32, ct2 or ort (default:
+    embedded:1.5b+ort | embedded:0.5b+ct2        ... on a named engine: torch, torch-fp32, ct2, ort, ov (default:
                                                  PREFSCRIBE_ENGINE, else torch where the CPU has native bf16
                                                  and torch-fp32 elsewhere)
     hf:<model id or local path>                  any transformers causal LM, in bf16 where the CPU has native
