@@ -22,13 +22,14 @@ class Engine:
     float32: str     # the conversion that matches torch to rounding
     quantized: str   # the conversion the embedded models use
     seeded: bool     # whether sampling repeats for a seed
+    forward: str | None = None  # the backend's one model call (first argument: token ids [rows, n]), if ours
 
 
 ENGINES = [
     Engine("ct2", ("ctranslate2",), float32="float32", quantized="int8",
            seeded=False),  # CTranslate2 samples on a worker thread that Python cannot seed
-    Engine("ort", ("onnxruntime_genai",), float32="fp32", quantized="int4", seeded=True),
-    Engine("ov", ("openvino", "nncf"), float32="float32", quantized="int8", seeded=True),
+    Engine("ort", ("onnxruntime_genai",), float32="fp32", quantized="int4", seeded=True, forward="_run"),
+    Engine("ov", ("openvino", "nncf"), float32="float32", quantized="int8", seeded=True, forward="_forward"),
 ]
 
 CONVERSATIONS = [
@@ -112,6 +113,30 @@ def test_batches_keep_their_order(engines):
     together = f32.generate(CONVERSATIONS, greedy)
     alone = [f32.generate([c], greedy)[0] for c in CONVERSATIONS]
     assert [(c.text, c.prompt_tokens) for c in together] == [(c.text, c.prompt_tokens) for c in alone]
+
+
+def test_prompts_of_different_lengths_decode_together(engine, engines, monkeypatch):
+    """The decode steps of a batch run its rows in one call (the memory-bound step reads the weights once for
+    all of them), and every row gets what it gets alone."""
+    import numpy as np
+
+    case, _ = engine
+    if case.forward is None:
+        pytest.skip(f"{case.name} batches inside its runtime")
+    _, f32, _ = engines
+    rows_per_call = []
+    call = getattr(f32, case.forward)
+
+    def spy(ids, *args):
+        rows_per_call.append(np.asarray(ids).shape[0])
+        return call(ids, *args)
+
+    monkeypatch.setattr(f32, case.forward, spy)
+    greedy = Sampling(max_new_tokens=6, min_new_tokens=6, temperature=0.0)
+    together = f32.generate(CONVERSATIONS, greedy)
+    assert len({len(f32._encode(f32.render(c))) for c in CONVERSATIONS}) == 3 and max(rows_per_call) == 3
+    alone = [f32.generate([c], greedy)[0] for c in CONVERSATIONS]
+    assert [c.text for c in together] == [c.text for c in alone]
 
 
 def test_sampling_samples_honours_min_new_tokens_and_repeats_where_seeded(engine, engines):

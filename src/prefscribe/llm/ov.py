@@ -21,6 +21,7 @@ from ..errors import ModelUnavailableError
 from ._chat import ChatTokenizer
 from ._engine import TOKENIZER_DIR, EngineInfo, copy_tokenizer, runtime, threads, token_ids
 from ._prefix import common_prefix_length, prefix_groups
+from ._sampling import log_softmax, pick, rngs_for
 from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling
 
 QUANTIZATION = "int8"  # "int8" (per output channel, asymmetric), "int4" (groups of 128) or "float32"
@@ -205,9 +206,7 @@ class OVBackend(ChatTokenizer):
     def _generate_batch(self, rows: list[list[int]], sampling: Sampling) -> list[list[int]]:
         import numpy as np
 
-        # One generator per row, seeded alike: a prompt's sample depends on the prompt and the seed only, not on
-        # what shares its batch (as its cache key does).
-        rngs = [np.random.default_rng(sampling.seed) for _ in rows]
+        rngs = rngs_for(len(rows), sampling.seed)
         width = max(map(len, rows))
         # Left padding keeps every prompt's last token at the same position; positions count real tokens only.
         ids = [[self.pad_id] * (width - len(r)) + r for r in rows]
@@ -220,7 +219,7 @@ class OVBackend(ChatTokenizer):
             scores = logits[:, -1].astype(np.float64)
             if step < sampling.min_new_tokens:
                 scores[:, self.eos_ids] = -np.inf
-            tokens = _pick(scores, sampling, rngs)
+            tokens = pick(scores, sampling, rngs)
             tokens[done] = self.pad_id
             for row, token in enumerate(tokens):
                 if not done[row]:
@@ -248,7 +247,7 @@ class OVBackend(ChatTokenizer):
                 _, past = self._extend(rows[0][:shared], past, [0])
             for i, seq in zip(group, rows):
                 logits, _ = self._extend(seq[shared:], past, [len(seq) - shared - 1])
-                logprobs = _log_softmax(logits[0, -1])
+                logprobs = log_softmax(logits[0, -1])
                 scores[i] = OptionScores(logprobs=[float(logprobs[t]) for t in option_ids], prompt_tokens=len(seq))
         return scores  # type: ignore[return-value]
 
@@ -268,7 +267,7 @@ class OVBackend(ChatTokenizer):
             for i in rows:
                 cont = encoded[i][1]
                 logits, _ = self._extend([prompt[-1], *cont], past, list(range(len(cont))))
-                logprobs = _log_softmax(logits[0])
+                logprobs = log_softmax(logits[0])
                 scores[i] = float(sum(logprobs[row, tok] for row, tok in enumerate(cont)))
         return scores
 
@@ -277,32 +276,3 @@ def load(path: str | Path, *, spec: str, context_window: int) -> OVBackend:
     """The converted model at `path` (embedded.engine_dir) as a Backend."""
     return OVBackend.from_path(path, spec=spec, context_window=context_window)
 
-
-def _pick(scores, sampling: Sampling, rngs: list):
-    """The next token of each row: greedy, or sampled with temperature, top-k and top-p (as transformers
-    applies them: temperature, then top-k, then top-p)."""
-    import numpy as np
-
-    if sampling.temperature <= 0:
-        return scores.argmax(-1)
-    scores = scores / sampling.temperature
-    if sampling.top_k:
-        kth = np.sort(scores, axis=-1)[:, -min(sampling.top_k, scores.shape[-1])][:, None]
-        scores = np.where(scores < kth, -np.inf, scores)
-    probs = np.exp(scores - scores.max(-1, keepdims=True))
-    probs /= probs.sum(-1, keepdims=True)
-    if sampling.top_p < 1:
-        order = np.argsort(-probs, axis=-1)
-        sorted_probs = np.take_along_axis(probs, order, -1)
-        outside = np.cumsum(sorted_probs, -1) - sorted_probs >= sampling.top_p  # keeps at least the top token
-        np.put_along_axis(probs, order, np.where(outside, 0.0, sorted_probs), -1)
-        probs /= probs.sum(-1, keepdims=True)
-    return np.array([rng.choice(len(row), p=row) for rng, row in zip(rngs, probs)])
-
-
-def _log_softmax(logits):
-    import numpy as np
-
-    logits = np.asarray(logits, dtype=np.float64)
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
