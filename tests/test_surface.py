@@ -35,7 +35,8 @@ SURFACE = {
         "PairedDifference", "Preference", "Setting", "SettingContext", "auc", "check_no_target_in_history", "compare",
         "compare_runs", "comparisons_table", "cross_domain_variants", "donors", "gain_recovered", "markdown_table",
         "noise_variants", "paired_difference", "paper_table", "parse_settings", "plan_history",
-        "positive_only_variant", "qualifies", "register", "summarize", "wilson_interval", "write_report", "write_summary"],
+        "positive_only_variant", "qualifies", "register", "summarize", "wilson_interval", "write_report",
+        "write_summary"],
     "prefscribe.synth": [
         "BELOW_LAMBDA", "BELOW_THRESHOLD", "Candidate", "DirectScorer", "JUDGE_FAILED", "JUDGE_WRONG", "Journal",
         "MENTIONS_TARGET", "Merged", "NOT_DRAWN", "NO_REJECTED", "NO_TARGET", "Point", "REFERS_TO_CANDIDATES",

@@ -30,8 +30,9 @@ from .settings import (
 )
 from .variants import Dataset, cross_domain_variants, noise_variants, positive_only_variant
 
-__all__ = ["COMPARISONS", "SETTINGS", "Agreement", "Dataset", "EvalConfig", "Evaluation", "ItemOutcome", "PairedDifference",
-           "Preference", "Setting", "SettingContext", "auc", "check_no_target_in_history", "compare", "compare_runs",
-           "comparisons_table", "cross_domain_variants", "donors", "gain_recovered", "markdown_table",
-           "noise_variants", "paired_difference", "paper_table", "parse_settings", "plan_history",
-           "positive_only_variant", "qualifies", "register", "summarize", "wilson_interval", "write_report", "write_summary"]
+__all__ = ["COMPARISONS", "SETTINGS", "Agreement", "Dataset", "EvalConfig", "Evaluation", "ItemOutcome",
+           "PairedDifference", "Preference", "Setting", "SettingContext", "auc", "check_no_target_in_history",
+           "compare", "compare_runs", "comparisons_table", "cross_domain_variants", "donors", "gain_recovered",
+           "markdown_table", "noise_variants", "paired_difference", "paper_table", "parse_settings",
+           "plan_history", "positive_only_variant", "qualifies", "register", "summarize", "wilson_interval",
+           "write_report", "write_summary"]

@@ -114,8 +114,9 @@ def _flat_module(lm):
                 # Filled directly: update() would concatenate onto an empty tensor, which does not trace.
                 layer.keys, layer.values = past[2 * i], past[2 * i + 1]
                 layer.is_initialized, layer.device = True, input_ids.device
-            out = self.lm.model(input_ids=input_ids, attention_mask=_additive_mask(attention_mask, input_ids.shape[1]),
-                                position_ids=position_ids, cache=cache, use_cache=True)
+            mask = _additive_mask(attention_mask, input_ids.shape[1])
+            out = self.lm.model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids, cache=cache,
+                                use_cache=True)
             logits = self.lm.lm_head(torch.index_select(out.last_hidden_state, 1, keep))
             return (logits, *[t for layer in cache.layers for t in (layer.keys, layer.values)])
 
