@@ -43,7 +43,7 @@ from pathlib import Path
 from bench_core import _timed  # the same median-of-runs timer (bench/ is on the path when run as a script)
 
 DATA = Path(os.environ.get("PREFSCRIBE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
-ENGINES = ("torch", "torch-fp32", "ct2", "ort")
+ENGINES = ("torch", "torch-fp32", "ct2", "ort", "ov")  # prefscribe.llm.embedded.ENGINES
 
 
 CONTROL_SETTINGS = ("none", "gold", "gold_mismatched", "full", "mismatched")
