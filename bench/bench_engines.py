@@ -4,6 +4,18 @@
     python bench/bench_engines.py --engines torch-fp32,ct2,ort --baseline torch-fp32 --users 4 --agreement 0
     python bench/bench_engines.py --engines torch-fp32,ort --baseline torch-fp32 --agreement 20 --no-speed
     python bench/bench_engines.py --cold                               # also time first-use conversion
+    python bench/bench_engines.py --isa avx2 --engines torch-fp32,ct2,ort --baseline torch-fp32
+                                        # every runtime held to AVX2 (ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA,
+                                        # CT2_FORCE_CPU_ISA): what an AVX2-only machine runs, on any machine
+    python bench/bench_engines.py --controls 40 --engines torch,ort,ov,ct2   # which engines qualify
+
+--controls N is the check an engine must pass to be a default: on N seeded, persona-stratified P-Soups users it
+runs the evaluation harness (settings none, gold, gold_mismatched, full, mismatched) with each engine writing the
+profiles and judging, and compares each engine with the baseline (the torch path) user by user: accuracy per
+setting, own - another's (full - mismatched), gold - gold_mismatched, each difference with a paired-bootstrap 95%
+interval, and the share of tasks decided alike. An engine qualifies when every interval holds 0 and at least 90%
+of the tasks agree (prefscribe.evaluate.qualifies). Runs land in --controls-dir/<engine>, resumable; --strict exits
+1 when an engine does not qualify (for CI). --engines also takes full model specs (hf:<path>+torch-fp32).
 
 Every engine runs in its own subprocess (its peak RSS is its own) through the project's own code path
 (`load_backend("embedded:<size>+<engine>")`, Inferrer, Judge). Times are medians of --runs runs; ratios are
@@ -31,11 +43,15 @@ from pathlib import Path
 from bench_core import _timed  # the same median-of-runs timer (bench/ is on the path when run as a script)
 
 DATA = Path(os.environ.get("PREFSCRIBE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
-ENGINES = ("torch", "torch-fp32", "ct2", "ort")
+ENGINES = ("torch", "torch-fp32", "ct2", "ort", "ov")  # prefscribe.llm.embedded.ENGINES
+
+
+CONTROL_SETTINGS = ("none", "gold", "gold_mismatched", "full", "mismatched")
 
 
 def _spec(size: str, engine: str) -> str:
-    return f"embedded:{size}+{engine}"
+    """An engine of the embedded model, or a full model spec as given."""
+    return engine if ":" in engine else f"embedded:{size}+{engine}"
 
 
 def _movielens_users(n: int):
@@ -145,6 +161,50 @@ def part_answers(size: str, engine: str, runs: int, n: int = 200, out: str = "")
     return {"written": out}
 
 
+def part_controls(size: str, engine: str, runs: int, users: int = 40, out: str = "",
+                  max_new_tokens: int | None = None) -> dict:
+    """The harness's controls with this engine writing the profiles and judging (items in `out`)."""
+    from prefscribe.cache import ResultCache
+    from prefscribe.data import load
+    from prefscribe.evaluate import EvalConfig, Evaluation
+    from prefscribe.infer import InferConfig, Inferrer
+    from prefscribe.judge import Judge
+    from prefscribe.llm import load_backend
+
+    backend = load_backend(_spec(size, engine))
+    records = load("psoups", DATA / "psoups" / "student_phd.json", limit=users, seed=0)
+    cache = ResultCache()  # keys carry the engine, so engines never share a reply
+    inferrer = Inferrer(backend, InferConfig(max_new_tokens=max_new_tokens), cache)
+    Evaluation(inferrer, Judge(backend, cache=cache), EvalConfig(
+        benchmark="psoups", settings=list(CONTROL_SETTINGS), out=Path(out), seed=0,
+        run_meta={"bench": "bench_engines --controls", "limit": users})).run(records)
+    return {"items": str(Path(out) / "items.jsonl"), "spec": backend.info.spec}
+
+
+def controls_table(engines: list[str], baseline: str, items: dict[str, list[dict]]) -> tuple[str, dict]:
+    """The controls of every engine against the baseline's, and whether each qualifies."""
+    from prefscribe.evaluate import compare_runs
+
+    checks = {e: compare_runs(items[e], items[baseline], CONTROL_SETTINGS) for e in engines if e != baseline}
+    reference = compare_runs(items[baseline], items[baseline], CONTROL_SETTINGS)
+    users = len({row["user_id"] for row in items[baseline]})
+    lines = [f"| measure ({users} P-Soups users) | {baseline} | " + " | ".join(checks) + " |",
+             "|---|---|" + "---|" * len(checks)]
+    for i, measure in enumerate(reference.measures):
+        cells = []
+        for check in checks.values():
+            m = check.measures[i] if i < len(check.measures) else None
+            cells.append("-" if m is None else f"{100 * m.value:.1f} ({100 * m.diff.diff:+.1f} "
+                         f"[{100 * m.diff.ci_low:+.1f}, {100 * m.diff.ci_high:+.1f}])")
+        lines.append(f"| {measure.name} | {100 * measure.value:.1f} | " + " | ".join(cells) + " |")
+    lines.append("| decisions agree | - | " + " | ".join(f"{100 * c.agreement:.0f}% of {c.tasks}"
+                                                        for c in checks.values()) + " |")
+    lines.append("| qualifies | - | " + " | ".join("yes" if c.qualifies else "no" for c in checks.values()) + " |")
+    note = (f"\nAccuracy in points; in brackets each engine minus {baseline}, user by user, with its paired-bootstrap "
+            "95% interval. Qualifies: every interval holds 0 and >= 90% of tasks are decided alike.")
+    return "\n".join(lines) + "\n" + note + "\n", checks
+
+
 def part_bandwidth(size: str, engine: str, runs: int) -> dict:
     """Memory read bandwidth: summing a 1 GiB array, best of several runs (what decoding is bound by)."""
     import numpy as np
@@ -155,12 +215,18 @@ def part_bandwidth(size: str, engine: str, runs: int) -> dict:
 
 
 PARTS = {"load": part_load, "cold": part_cold, "speed": part_speed, "answers": part_answers,
-         "bandwidth": part_bandwidth}
+         "controls": part_controls, "bandwidth": part_bandwidth}
+
+
+ISA: str | None = None  # --isa: the forced instruction set every child runs with
 
 
 def _child(part: str, size: str, engine: str, runs: int, extra: list[str] = ()) -> dict:
+    from prefscribe.llm._cpu import isa_env
+
     out = subprocess.run([sys.executable, __file__, "--size", size, "--runs", str(runs), "--part", part,
-                          "--engine", engine, *extra], capture_output=True, text=True, check=False)
+                          "--engine", engine, *extra], capture_output=True, text=True, check=False,
+                         env={**os.environ, **isa_env(ISA)})
     line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
     if not line:
         print(out.stderr[-3000:], file=sys.stderr)
@@ -188,20 +254,38 @@ def main() -> None:
     parser.add_argument("--baseline", help="the engine ratios are against (default: the first of --engines)")
     parser.add_argument("--users", type=int, default=16, help="users in the batched-vs-one-at-a-time lines")
     parser.add_argument("--no-speed", action="store_true", help="only the agreement part")
+    parser.add_argument("--isa", choices=["avx2"], help="hold every runtime to this instruction set")
+    parser.add_argument("--controls", type=int, default=0, metavar="USERS",
+                        help="only the qualifying check, on this many P-Soups users")
+    parser.add_argument("--controls-dir", type=Path, default=Path("runs/engine-controls"))
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="profile token limit in --controls")
+    parser.add_argument("--strict", action="store_true", help="exit 1 if an engine does not qualify")
     parser.add_argument("--part", help=argparse.SUPPRESS)
     parser.add_argument("--engine", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.part:  # child process: one part on one engine, JSON with its peak RSS
         kwargs = ({"n": args.agreement, "out": args.out} if args.part == "answers" else
-                  {"users": args.users} if args.part == "speed" else {})
+                  {"users": args.users} if args.part == "speed" else
+                  {"users": args.controls, "out": args.out, "max_new_tokens": args.max_new_tokens}
+                  if args.part == "controls" else {})
         result = PARTS[args.part](args.size, args.engine, args.runs, **kwargs)
         result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print("RESULT " + json.dumps(result))
         return
 
+    global ISA
+    ISA = args.isa
     engines = args.engines.split(",")
     args.baseline = args.baseline or engines[0]
+    if args.baseline not in engines:
+        raise SystemExit(f"--baseline {args.baseline} is not one of --engines")
+    if args.controls:
+        text, checks = run_controls(args, engines)
+        print(text)
+        if args.strict and not all(c.qualifies for c in checks.values()):
+            raise SystemExit(1)
+        return
     rows: dict[str, dict] = {e: {} for e in engines}
     answers: dict[str, dict] = {}
     for engine in engines:
@@ -221,11 +305,31 @@ def main() -> None:
     _print_table(args, engines, rows, answers, bandwidth)
 
 
+def run_controls(args, engines: list[str]) -> tuple[str, dict]:
+    """Each engine's controls in its own process (one folder each, resumable), then the table."""
+    items: dict[str, list[dict]] = {}
+    for engine in engines:
+        folder = args.controls_dir / engine.replace("/", "_").replace(":", "_")
+        extra = ["--controls", str(args.controls), "--out", str(folder)]
+        if args.max_new_tokens:
+            extra += ["--max-new-tokens", str(args.max_new_tokens)]
+        path = Path(_child("controls", args.size, engine, 1, extra)["items"])
+        items[engine] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    from prefscribe.llm._cpu import hardware_class
+
+    isa = f"ISA forced to {args.isa}" if args.isa else f"CPU class {hardware_class()}"
+    table, checks = controls_table(engines, args.baseline, items)
+    return f"\n## bench_engines --controls, embedded:{args.size}, {isa}\n\n" + table, checks
+
+
 def _print_table(args, engines: list[str], rows: dict, answers: dict, bandwidth: float) -> None:
     load = os.getloadavg()
     baseline = args.baseline
     base = rows.get(baseline)
-    print(f"\n## bench_engines, embedded:{args.size}, median of {args.runs} runs, {os.cpu_count()} cores, "
+    from prefscribe.llm._cpu import hardware_class
+
+    isa = f"ISA forced to {args.isa}" if args.isa else f"CPU class {hardware_class()}"
+    print(f"\n## bench_engines, embedded:{args.size}, {isa}, median of {args.runs} runs, {os.cpu_count()} cores, "
           f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}\n")
     print("| measure | " + " | ".join(engines) + " |\n|---|" + "---|" * len(engines))
 

@@ -34,12 +34,12 @@ SURFACE = {
         "load", "load_amazon", "load_dsp", "load_hicupid", "load_mind", "load_movielens", "load_personamem", "load_psoups",
         "load_upi", "minilm_embedder", "positive_only", "reference_thirds", "resolve_data_path", "split_segments"],
     "prefscribe.evaluate": [
-        "COMPARISONS", "METHODS", "SETTINGS", "WRITERS", "Dataset", "EvalConfig", "EvalPlan", "EvalSpec",
+        "COMPARISONS", "METHODS", "SETTINGS", "WRITERS", "Agreement", "Dataset", "EvalConfig", "EvalPlan", "EvalSpec",
         "Evaluation", "ItemOutcome", "PairedDifference", "Preference", "ProfileWriter", "Setting", "SettingContext",
         "WriterFactory", "WriterParts", "assemble", "auc", "check_no_target_in_history", "compare",
-        "comparisons_table", "cross_domain_variants", "donors", "free_writer", "gain_recovered", "judge_methods",
+        "compare_runs", "comparisons_table", "cross_domain_variants", "donors", "free_writer", "gain_recovered", "judge_methods",
         "judge_methods_table", "markdown_table", "noise_variants", "paired_difference", "paper_table",
-        "parse_methods", "parse_settings", "plan_history", "positive_only_variant", "register", "summarize",
+        "parse_methods", "parse_settings", "plan_history", "positive_only_variant", "qualifies", "register", "summarize",
         "wilson_interval", "write_report", "write_summary"],
     "prefscribe.personaset": [
         "HISTORY_FIELD", "Dimension", "PersonaSet", "PersonaSetConfig", "Pole", "build_persona_set", "load_dimensions",

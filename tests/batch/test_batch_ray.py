@@ -214,6 +214,7 @@ def test_unparseable_replies_are_failed_rows_never_profiles(ray_cluster, tiny_ba
 
 
 def test_db_writes_profile_versions_as_the_service_worker_does(ray_cluster, dots_model, tmp_path):
+    from prefscribe.llm.hf import torch_engine
     from prefscribe.store import Store
 
     url = f"sqlite:///{tmp_path / 'service.db'}"
@@ -230,9 +231,10 @@ def test_db_writes_profile_versions_as_the_service_worker_does(ray_cluster, dots
         state, head = store.head(tenant.id, user)
         # chunk=2: the worker's streaming updates take 2 then 1 interaction, each a version by the model.
         assert (state.interactions, state.covered_through, state.pending) == (3, 3, 0)
+        model = f"{config.model}+{torch_engine()}"  # the model with its engine, as the worker's backend names it
         assert [(v.author, v.kind, v.editor, v.first_seq, v.last_seq) for v in
                 reversed(store.versions(tenant.id, user))] == [
-            ("model", "update", config.model, 1, 2), ("model", "update", config.model, 3, 3)]
+            ("model", "update", model, 1, 2), ("model", "update", model, 3, 3)]
         assert head.covers == 3 and head.usage["prompt_tokens"] > 0
     again = run_batch(config)  # the same files again: nothing new to ingest, nobody due
     assert (again.interactions, again.users_done) == (0, 0)

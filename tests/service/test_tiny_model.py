@@ -21,6 +21,7 @@ def _model_that_writes_dots(tiny_model_dir, folder):
 def test_update_and_choose_with_a_tiny_transformers_model(make_service, tiny_model_dir, tmp_path):
     from fastapi.testclient import TestClient
 
+    from prefscribe.llm.hf import torch_engine
     from prefscribe.service import create_app
 
     base = make_service()
@@ -35,7 +36,9 @@ def test_update_and_choose_with_a_tiny_transformers_model(make_service, tiny_mod
         assert r.status_code == 200, client.get("/v1/users/u1", headers=h).json()
         p = r.json()
         assert p["profile"] and set(p["profile"]) == {"."}
-        assert (p["model"], p["covers"], p["author"], p["version"], p["last_seq"]) == (spec, 3, "model", 1, 3)
+        # The profile names the model with its engine (the dtype it ran in), as every cache key does.
+        engine = torch_engine()
+        assert (p["model"], p["covers"], p["author"], p["version"], p["last_seq"]) == (f"{spec}+{engine}", 3, "model", 1, 3)
         assert p["usage"]["prompt_tokens"] > 0 and p["usage"]["completion_tokens"] == 8
         assert p["update"]["pending"] == 0 and p["update"]["last_error"] is None
 

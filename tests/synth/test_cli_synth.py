@@ -16,6 +16,8 @@ def run(*args):
 
 
 def test_synth_writes_records_funnel_and_journal(tiny_model_dir, data_root, tmp_path, monkeypatch):
+    from prefscribe.llm.hf import torch_engine
+
     monkeypatch.setenv("PREFSCRIBE_DATA", str(data_root))
     model = f"hf:{tiny_model_dir}"
     out = tmp_path / "sft.jsonl"
@@ -27,7 +29,9 @@ def test_synth_writes_records_funnel_and_journal(tiny_model_dir, data_root, tmp_
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report == json.loads((tmp_path / "sft.funnel.json").read_text())
-    assert report["users"] == 2 and report["models"]["teacher"] == model == report["models"]["scorer"]
+    # Models are recorded with their engine (the dtype they ran in): hf:<path>+torch or +torch-fp32.
+    canonical = f"{model}+{torch_engine()}"
+    assert report["users"] == 2 and report["models"]["teacher"] == canonical == report["models"]["scorer"]
     assert report["config"]["min_segment"] == 1 and report["data"]["limit"] == 2
     rows = {(r["pass"], r["stage"], r["unit"]): r for r in report["stages"]}
     assert rows[("all", "segment", "users")]["kept"] == 2

@@ -4,6 +4,7 @@ It owns the settings (what the judge is told about a user, as registered objects
 the dataset variants of the transfer tests, the runner that writes resumable items and summaries, and the
 reports built from them. It reads data and calls the inferrer and the judge; nothing below imports it."""
 
+from .agreement import Agreement, compare_runs, qualifies
 from .assembly import METHODS, EvalPlan, EvalSpec, assemble, parse_methods
 from .metrics import ItemOutcome, PairedDifference, auc, paired_difference, summarize, wilson_interval
 from .report import paper_table, write_report
@@ -33,10 +34,11 @@ from .settings import (
 from .variants import Dataset, cross_domain_variants, noise_variants, positive_only_variant
 from .writers import WRITERS, ProfileWriter, WriterFactory, WriterParts, free_writer
 
-__all__ = ["COMPARISONS", "METHODS", "SETTINGS", "WRITERS", "Dataset", "EvalConfig", "EvalPlan", "EvalSpec",
-           "Evaluation", "ItemOutcome", "PairedDifference", "Preference", "ProfileWriter", "Setting",
+__all__ = ["COMPARISONS", "METHODS", "SETTINGS", "WRITERS", "Agreement", "Dataset", "EvalConfig", "EvalPlan",
+           "EvalSpec", "Evaluation", "ItemOutcome", "PairedDifference", "Preference", "ProfileWriter", "Setting",
            "SettingContext", "WriterFactory", "WriterParts", "assemble", "auc", "check_no_target_in_history",
-           "compare", "comparisons_table", "cross_domain_variants", "donors", "free_writer", "gain_recovered",
-           "judge_methods", "judge_methods_table", "markdown_table", "noise_variants", "paired_difference",
-           "paper_table", "parse_methods", "parse_settings", "plan_history", "positive_only_variant", "register",
-           "summarize", "wilson_interval", "write_report", "write_summary"]
+           "compare", "compare_runs", "comparisons_table", "cross_domain_variants", "donors", "free_writer",
+           "gain_recovered", "judge_methods", "judge_methods_table", "markdown_table", "noise_variants",
+           "paired_difference", "paper_table", "parse_methods", "parse_settings", "plan_history",
+           "positive_only_variant", "qualifies", "register", "summarize", "wilson_interval", "write_report",
+           "write_summary"]

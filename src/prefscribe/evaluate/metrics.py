@@ -73,7 +73,8 @@ def summarize(outcomes: Sequence[ItemOutcome]) -> dict:
 
 @dataclass
 class PairedDifference:
-    """accuracy(a) - accuracy(b) over the same n users, with a paired-bootstrap 95% interval."""
+    """mean(a) - mean(b) over the same n users (accuracies, or per-user differences such as a control's), with a
+    paired-bootstrap 95% interval."""
 
     n: int
     diff: float
@@ -81,7 +82,7 @@ class PairedDifference:
     ci_high: float
 
 
-def paired_difference(a: Sequence[bool], b: Sequence[bool], seed: int = 0,
+def paired_difference(a: Sequence[float], b: Sequence[float], seed: int = 0,
                       resamples: int = 2000) -> PairedDifference:
     """Resample users (not items of one setting): each draw keeps a user's two outcomes together, so what the
     users share (an easy or hard target) cancels and the interval is the one of the difference itself. The

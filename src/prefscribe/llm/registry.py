@@ -22,30 +22,26 @@ def register(kind: str, factory: Factory) -> None:
 
 
 def _embedded(spec: ModelSpec) -> Backend:
-    from .embedded import converted_dir, ct2_dir, engine_from_env, ort_dir
+    from .embedded import CONVERTED, converted_dir, converted_engine, engine_dir, engine_from_env
 
     engine = spec.engine or engine_from_env()
     # The engine is part of the spec every cache key and result carries, so the two never mix.
     name = f"{spec}+{engine}"
     # 8k context keeps a CPU forward pass bounded; the history budget is derived from it.
-    if engine == "ct2":
-        from .ct2 import CT2Backend
+    if engine in CONVERTED:
+        return converted_engine(engine).load(engine_dir(spec.name, engine), spec=name, context_window=8192)
+    from .hf import TORCH_ENGINES, HFBackend
 
-        return CT2Backend.from_path(ct2_dir(spec.name), spec=name, context_window=8192)
-    if engine == "ort":
-        from .ort import ORTBackend
-
-        return ORTBackend.from_path(ort_dir(spec.name), spec=name, context_window=8192)
-    from .hf import HFBackend
-
-    dtype = "float32" if engine == "torch-fp32" else "bfloat16"
-    return HFBackend.from_path(converted_dir(spec.name), spec=name, dtype=dtype, thinks=False, context_window=8192)
+    return HFBackend.from_path(converted_dir(spec.name), spec=name, dtype=TORCH_ENGINES[engine], thinks=False,
+                               context_window=8192)
 
 
 def _hf(spec: ModelSpec) -> Backend:
-    from .hf import HFBackend
+    from .hf import TORCH_ENGINES, HFBackend, torch_engine
 
-    return HFBackend.from_path(spec.name, spec=str(spec), thinks=_hf_thinks(spec.name))
+    engine = spec.engine or torch_engine()  # named in the spec, or the CPU's dtype
+    return HFBackend.from_path(spec.name, spec=f"{spec}+{engine}", dtype=TORCH_ENGINES[engine],
+                               thinks=_hf_thinks(spec.name))
 
 
 def _hf_thinks(name: str) -> bool:

@@ -1,10 +1,11 @@
 """Model specs: the strings users type to pick a model, parsed in one place.
 
     embedded | embedded:1.5b | embedded:0.5b     the offline default (Qwen2.5-Coder Instruct, CPU)
-    embedded:1.5b+ort | embedded:0.5b+ct2        ... on a named engine: torch, torch-fp32, ct2 or ort (default:
+    embedded:1.5b+ort | embedded:0.5b+ct2        ... on a named engine: torch, torch-fp32, ct2, ort, ov (default:
                                                  PREFSCRIBE_ENGINE, else torch where the CPU has native bf16
                                                  and torch-fp32 elsewhere)
-    hf:<model id or local path>                  any transformers causal LM
+    hf:<model id or local path>                  any transformers causal LM, in bf16 where the CPU has native
+    hf:<id or path>+torch | +torch-fp32          bf16 and float32 otherwise, or in the dtype the engine names
     openai:<model>@<base_url>                    any OpenAI-compatible server (vLLM, SGLang, Ollama, ...)
 """
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from ..errors import ModelSpecError
 from .embedded import DEFAULT_SIZE, ENGINES, MODELS
+from .hf import TORCH_ENGINES
 
 DEFAULT_SPEC = "embedded"
 SERVER_KINDS = frozenset({"openai"})  # backends that call a server: they take calls concurrently
@@ -24,7 +26,7 @@ class ModelSpec:
     kind: str
     name: str
     base_url: str | None = None
-    engine: str | None = None  # embedded only: the runtime, when the spec names one
+    engine: str | None = None  # embedded and hf: the runtime, when the spec names one
 
     def __str__(self) -> str:
         if self.kind == "openai":
@@ -46,6 +48,10 @@ def parse_spec(text: str) -> ModelSpec:
                                  " or ".join(f"+{e}" for e in ENGINES))
         return ModelSpec("embedded", size, engine=engine or None)
     if kind == "hf" and rest:
+        # A path may hold a "+": only a known engine after the last one is an engine.
+        name, _, engine = rest.rpartition("+")
+        if name and engine.lower() in TORCH_ENGINES:
+            return ModelSpec("hf", name, engine=engine.lower())
         return ModelSpec("hf", rest)
     if kind == "openai":
         model, _, url = rest.rpartition("@")

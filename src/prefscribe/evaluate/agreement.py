@@ -1,0 +1,80 @@
+"""Does one model give users what another gives? Two evaluation runs over the same users and settings (e.g. an
+engine and the torch path it replaces), compared on what the harness measures: accuracy per setting and the
+controls (own - another's profile, gold - another's gold), each as a paired difference with a paired-bootstrap
+95% interval, and how often the two decide a task alike. Pure functions over items.jsonl rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .metrics import PairedDifference, paired_difference
+
+# The controls as (name, a, b): per user, correct(a) - correct(b).
+CONTROLS = (("own - another's", "full", "mismatched"), ("gold - gold_mismatched", "gold", "gold_mismatched"))
+MIN_AGREEMENT = 0.9  # share of tasks an engine must decide as the reference does
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measure of both runs over the same users, and their paired difference (run - reference)."""
+
+    name: str
+    value: float         # the run's: an accuracy, or a control's difference in accuracy
+    reference: float     # the reference run's
+    diff: PairedDifference
+
+
+@dataclass(frozen=True)
+class Agreement:
+    measures: list[Measure]
+    agreement: float     # share of (user, setting) tasks decided alike (a failed judgement is its own decision)
+    tasks: int
+    qualifies: bool
+
+
+def qualifies(diffs: Sequence[PairedDifference], agreement: float, min_agreement: float = MIN_AGREEMENT) -> bool:
+    """An engine qualifies when every measure matches the reference within its interval (the paired-bootstrap
+    95% interval of run - reference holds 0) and it decides at least `min_agreement` of the tasks alike."""
+    return bool(diffs) and agreement >= min_agreement and all(d.ci_low <= 0 <= d.ci_high for d in diffs)
+
+
+def _by_setting(rows: Sequence[dict]) -> dict[str, dict[str, dict]]:
+    table: dict[str, dict[str, dict]] = {}
+    for row in rows:
+        table.setdefault(row["setting"], {})[row["user_id"]] = row
+    return table
+
+
+def _decision(row: dict) -> str:
+    return "failed" if row["failed"] else "true" if row["correct"] else "false"
+
+
+def compare_runs(run: Sequence[dict], reference: Sequence[dict], settings: Sequence[str], seed: int = 0,
+                 min_agreement: float = MIN_AGREEMENT) -> Agreement:
+    """`run` against `reference` (items of one benchmark each) on the users both judged under every setting."""
+    mine, theirs = _by_setting(run), _by_setting(reference)
+    shared = [s for s in settings if s in mine and s in theirs]
+    users = sorted(set.intersection(*(set(mine[s]) & set(theirs[s]) for s in shared))) if shared else []
+
+    def correct(table: Mapping[str, Mapping[str, dict]], setting: str) -> list[float]:
+        return [float(bool(table[setting][u]["correct"])) for u in users]
+
+    measures = []
+    for setting in shared:
+        a, b = correct(mine, setting), correct(theirs, setting)
+        measures.append(Measure(f"accuracy {setting}", _mean(a), _mean(b), paired_difference(a, b, seed=seed)))
+    for name, high, low in CONTROLS:
+        if high in shared and low in shared:
+            a = [x - y for x, y in zip(correct(mine, high), correct(mine, low))]
+            b = [x - y for x, y in zip(correct(theirs, high), correct(theirs, low))]
+            measures.append(Measure(name, _mean(a), _mean(b), paired_difference(a, b, seed=seed)))
+    same = [_decision(mine[s][u]) == _decision(theirs[s][u]) for s in shared for u in users]
+    agreement = sum(same) / len(same) if same else 0.0
+    return Agreement(measures, agreement, len(same),
+                     qualifies([m.diff for m in measures], agreement, min_agreement) if users else False)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
