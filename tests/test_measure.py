@@ -95,9 +95,9 @@ def test_profiles_state_what_sets_a_user_apart_from_the_run(fake_backend):
     assert all(isinstance(p, Profile) for p in profiles)
     for i, profile in enumerate(profiles):
         if i % 2 == 0:
-            assert "longer and more detailed: chose the longer one in 4 of 4" in profile.profile
+            assert "longer and more detailed (chose the longer one in 4 of 4" in profile.profile
         else:
-            assert "shorter and more concise: chose the shorter one in 4 of 4" in profile.profile
+            assert "shorter and more concise (chose the shorter one in 4 of 4" in profile.profile
         assert profile.covers == 4 and profile.evidence.qualities["replies:length"].n == 4
         assert profile.prompt_version == writer.vocabulary.version
         assert profile.usage.prompt_tokens > 0
@@ -114,12 +114,12 @@ def test_a_quality_everyone_shares_is_not_stated(fake_backend):
 
 def test_an_update_reads_only_the_new_pairs_and_adds_their_evidence(fake_backend):
     backend = fake_backend(option_fn=_noisy_judge)
+    vocab = Vocabulary(get_prompts())
     table = population(
-        [s for u in range(10) for s in score(CachedCalls(backend, None, Vocabulary(get_prompts()).version),
-                                             Vocabulary(get_prompts()),
-                                             [Comparison("replies", i.context, i.chosen, i.rejected)
-                                              for i in _user(u % 2 == 0, offset=10 * u)])],
-        model="fake:test", vocabulary=Vocabulary(get_prompts()).version)
+        [score(CachedCalls(backend, None, vocab.version), vocab,
+               [Comparison("replies", i.context, i.chosen, i.rejected) for i in _user(u % 2 == 0, offset=10 * u)])
+         for u in range(10)],
+        model="fake:test", vocabulary=vocab.version)
     writer = MeasuredWriter(backend, measure=MeasureConfig(calibration=table))
     history = _user(long=False, n=6, offset=500)
     whole = writer.run([InferJob(history)])[0]
@@ -159,7 +159,7 @@ def test_positive_only_items_are_compared_with_items_other_people_took(fake_back
     people = [[Interaction(chosen=f"Film {10 * i + k} ({1940 + k if i % 2 == 0 else 2015 + k})") for k in range(4)]
               for i in range(10)]
     profiles = writer.run([InferJob(h) for h in people])
-    assert "Prefers items that are older (from an earlier time): chose the older one in 4 of 4" in profiles[0].profile
+    assert "Prefers items that are older, from an earlier time (chose the older one in 4 of 4" in profiles[0].profile
     assert "Prefers items that are newer and more recent" in profiles[1].profile
     assert "replies" not in profiles[0].profile
     keys = set(profiles[0].evidence.qualities)
@@ -188,7 +188,8 @@ def test_an_unreadable_measurement_is_a_failure_not_a_guess(fake_backend):
 
 def test_a_calibration_table_round_trips(tmp_path):
     table = Calibration(model="embedded:1.5b", vocabulary="measure+x", threshold=1.2,
-                        stats={"replies:length": QualityStats(mean=0.1, std=0.5, comparisons=40)})
+                        stats={"replies:length": QualityStats(mean=0.1, std=0.5, within_std=0.2, comparisons=40,
+                                                              people=10)})
     table.write(tmp_path / "t.json")
     assert read(tmp_path / "t.json") == table
     (tmp_path / "bad.json").write_text('{"model": 1}')
@@ -222,3 +223,25 @@ def test_measured_profiles_end_to_end_on_a_tiny_model(tiny_backend, tmp_path):
     assert len(cache) > 0
     again = writer.run([InferJob(h) for h in people])  # from the cache: the same profiles
     assert [p.profile for p in again] == [p.profile for p in first]
+
+
+def test_population_separates_taste_from_the_judges_noise():
+    """Two people who always differ on a quality and agree with themselves: the spread within a person is
+    small, the spread of all scores large; a user is then measured in units of the former."""
+    def scored(values):
+        return [_scored({"length": v}) for v in values]
+
+    table = population([scored([1.0, 1.2, 0.8, 1.0] * 3), scored([-1.0, -1.2, -0.8, -1.0] * 3)],
+                       model="m", vocabulary="v")
+    stats = table.get("replies", "length")
+    assert stats.mean == pytest.approx(0.0)
+    # each person: 12 scores, squares 3 * (0.2**2 + 0.2**2) around their own mean; 2 * 11 degrees of freedom
+    assert stats.within_std == pytest.approx(math.sqrt(2 * 3 * 0.08 / 22))
+    assert stats.std > 5 * stats.within_std
+    assert (stats.comparisons, stats.people) == (24, 2)
+
+
+def _scored(scores: dict[str, float]):
+    from prefscribe.measure import Scored
+
+    return Scored(Comparison("replies", "q?", "a", "b"), scores, [], 0)

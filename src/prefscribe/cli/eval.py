@@ -12,6 +12,8 @@ from ..errors import InputError
 from ..evaluate import SETTINGS, WRITERS, EvalSpec, assemble, parse_methods, parse_settings, write_report
 from ..evaluate.variants import Dataset, cross_domain_variants, noise_variants, positive_only_variant
 from ..llm import DEFAULT_SPEC
+from ..measure import MeasureConfig
+from ..measure import read as read_calibration
 from .options import DEFAULT_WRITER, CandidatesOpt, NoCacheOpt, PromptsOpt, console, errors_exit, progress_bars
 
 
@@ -58,6 +60,11 @@ def eval(
                                         "the user departs from other people).")] = DEFAULT_WRITER,
     split: Annotated[str | None, typer.Option(help="Users of one half only: test (report on these) or dev "
                                               "(calibration and tuning take these).")] = None,
+    calibration: Annotated[str, typer.Option(help="measured writer: shipped (the package's table, else the run's "
+                                             "people), run (the run's people), or a table file from calibrate.")
+                           ] = "shipped",
+    threshold: Annotated[float | None, typer.Option(help="measured writer: |z| from which a quality is stated "
+                                                    "(default: the calibration table's).")] = None,
     noise_from: Annotated[str | None, typer.Option(help="Multi-interest noise source <benchmark>:<path>.")] = None,
     noise: Annotated[str, typer.Option(help="Noise intensities, e.g. 0,0.25,0.5,0.75.")] = "0,0.25,0.5,0.75",
     cross_domain: Annotated[str | None, typer.Option(help="<a>:<path>,<b>:<path>: pair users across two "
@@ -85,7 +92,8 @@ def eval(
                              options, split)
         plan = assemble(EvalSpec(model=model, judge=judge, writer=writer, methods=methods, order=order, seed=seed,
                                  style=style, max_new_tokens=max_new_tokens, candidates=candidates,
-                                 validator=validator, prompts=prompts, cache=not no_cache))
+                                 validator=validator, prompts=prompts, cache=not no_cache,
+                                 measure=_measure_config(calibration, threshold, seed)))
         meta = {"limit": limit, "data": data, "split": split, "loader_options": options, "noise_from": noise_from,
                 "cross_domain": cross_domain}
         for dataset in variants:
@@ -100,6 +108,11 @@ def eval(
         write_report([out], out)
         typer.echo((out / "table.md").read_text())
         console.print(f"results in {out}/ (items.jsonl, summary.json, table.md, report.md, accuracy.png, bias.png)")
+
+
+def _measure_config(calibration: str, threshold: float | None, seed: int) -> MeasureConfig:
+    table = calibration if calibration in ("shipped", "run") else read_calibration(calibration)
+    return MeasureConfig(calibration=table, threshold=threshold, seed=seed)
 
 
 def _loader_options(pairs: list[str]) -> dict:

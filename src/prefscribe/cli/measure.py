@@ -26,7 +26,7 @@ def calibrate(
     model: ModelOpt = DEFAULT_SPEC,
     users: Annotated[int, typer.Option(help="Users per source (seeded, stratified), from the dev half.")] = 48,
     seed: Annotated[int, typer.Option(help="Seed of the user sample.")] = 0,
-    threshold: Annotated[float, typer.Option(help="|z| from which a measured profile states a quality.")] = 1.5,
+    threshold: Annotated[float, typer.Option(help="|z| from which a measured profile states a quality.")] = 2.5,
     max_comparisons: Annotated[int, typer.Option(help="Most recent comparisons measured per user.")] = 8,
     loader_option: Annotated[list[str] | None, typer.Option(help="<benchmark>:KEY=VALUE for one source's loader "
                                                             "(repeatable).")] = None,
@@ -45,16 +45,16 @@ def calibrate(
         writer = MeasuredWriter(backend, InferConfig(prompts=get_prompts(prompts)), cache,
                                 measure=MeasureConfig(max_comparisons=max_comparisons, seed=seed))
         counts: dict[str, int] = {}
-        scored = []
+        scored: list[list] = []  # per person
         for name, path in sources:
             records = load(name, path, limit=users, seed=seed, split="dev", **options.get(name, {}))
-            comparisons = [c for user in writer.comparisons([InferJob(r.history) for r in records]) for c in user]
+            people = writer.comparisons([InferJob(r.history) for r in records])
             calls = CachedCalls(backend, cache, writer.vocabulary.version)
-            with progress_bar(f"{name}: {len(records)} users, {len(comparisons)} comparisons",
-                              2 * len(comparisons)) as advance:
-                scored += score(calls, writer.vocabulary, comparisons, advance)
+            with progress_bar(f"{name}: {len(records)} users, {sum(map(len, people))} comparisons",
+                              2 * sum(map(len, people))) as advance:
+                scored += [score(calls, writer.vocabulary, person, advance) for person in people]
             counts[name] = len(records)
-        failed = [s for s in scored if s.errors]
+        failed = [s for person in scored for s in person if s.errors]
         if failed:
             raise InputError(f"{len(failed)} comparisons could not be scored (first: {failed[0].errors[0]})")
         table = population(scored, model=base_model(backend.info.spec), vocabulary=writer.vocabulary.version,
@@ -85,7 +85,8 @@ def _options(pairs: list[str]) -> dict[str, dict]:
 
 
 def _show(table) -> None:
-    view = Table("comparison:quality", "mean s", "std s", "comparisons")
+    view = Table("comparison:quality", "mean s", "std s", "within-person std", "comparisons", "people")
     for name, stats in table.stats.items():
-        view.add_row(name, f"{stats.mean:+.3f}", f"{stats.std:.3f}", str(stats.comparisons))
+        view.add_row(name, f"{stats.mean:+.3f}", f"{stats.std:.3f}", f"{stats.within_std:.3f}", str(stats.comparisons),
+                     str(stats.people))
     console.print(view)

@@ -24,6 +24,7 @@ from ..llm import DEFAULT_SPEC, load_backend
 from ..prompts import PromptSet, Style, get_prompts
 from .runner import Advance, EvalConfig, Evaluation
 from .variants import Dataset
+from ..measure import MeasureConfig
 from .writers import WRITERS, ProfileWriter, WriterFactory, WriterParts
 
 METHODS: tuple[str, ...] = get_args(Method)
@@ -47,7 +48,7 @@ class EvalSpec:
     methods: judge methods, each run on the same users (`none` to `gold_mismatched` per method in the summary);
     order: "both" (debiased) or "random" (one random order per item, the paper's code); style / max_new_tokens:
     of the profiles; candidates / validator: behavioural validation; prompts: a template folder or version;
-    cache: read and write the result cache.
+    cache: read and write the result cache; measure: the measured writer's settings (None: its defaults).
     """
 
     model: str = DEFAULT_SPEC
@@ -62,6 +63,7 @@ class EvalSpec:
     validator: str | None = None
     prompts: str | None = None
     cache: bool = True
+    measure: MeasureConfig | None = None
 
 
 @dataclass
@@ -103,7 +105,7 @@ def assemble(spec: EvalSpec) -> EvalPlan:
                              "logprobs", field="method")
     config = InferConfig(style=spec.style, prompts=prompts, max_new_tokens=spec.max_new_tokens or None)
     writer = factory(WriterParts(backend, judge_backend, config, cache, spec.candidates,
-                                 load_backend(spec.validator) if spec.validator else None))
+                                 load_backend(spec.validator) if spec.validator else None, spec.measure))
     judges: dict[str, Judge] = {}
     for method in methods:
         judge = Judge(judge_backend, method=method, orders=spec.order, seed=spec.seed, prompts=prompts, cache=cache)

@@ -21,12 +21,20 @@ from ._scoring import Scored
 
 SHIPPED = files("prefscribe") / "measure" / "calibration"
 MIN_COMPARISONS = 16  # fewer than this and a population's spread is a guess
+DEFAULT_THRESHOLD = 2.5  # |z| in units of the judge's noise; 22 qualities, so 1.5 would state noise for most users
 
 
 class QualityStats(BaseModel):
+    """One quality's scores over a population. `within_std`: the spread of one person's scores around their own
+    mean, pooled over people (the judge's noise); `std`: the spread of all scores (noise and taste together).
+    A user's mean is compared with `mean` in units of `within_std`: a quality on which people differ only by
+    noise then states nothing, and one on which they really differ states what sets the user apart."""
+
     mean: float
     std: float
+    within_std: float
     comparisons: int
+    people: int
 
 
 class Calibration(BaseModel):
@@ -35,7 +43,7 @@ class Calibration(BaseModel):
 
     model: str
     vocabulary: str
-    threshold: float = 1.5
+    threshold: float = DEFAULT_THRESHOLD
     stats: dict[str, QualityStats]
     source: dict[str, object] = Field(default_factory=dict)  # how it was built: data sets, users, seed
 
@@ -49,21 +57,32 @@ class Calibration(BaseModel):
         Path(path).write_text(self.model_dump_json(indent=1) + "\n", encoding="utf-8")
 
 
-def population(scored: Iterable[Scored], *, model: str, vocabulary: str, threshold: float = 1.5,
+def population(people: Iterable[Iterable[Scored]], *, model: str, vocabulary: str, threshold: float = DEFAULT_THRESHOLD,
                source: dict[str, object] | None = None) -> Calibration:
-    """A table from scored comparisons of many people (each comparison once)."""
-    values: dict[str, list[float]] = {}
-    for item in scored:
-        for quality, s in item.scores.items():
-            values.setdefault(f"{item.comparison.key}:{quality}", []).append(s)
-    stats = {name: _stats(v) for name, v in sorted(values.items()) if len(v) >= MIN_COMPARISONS}
+    """A table from the scored comparisons of many people (one iterable of comparisons per person)."""
+    values: dict[str, list[list[float]]] = {}
+    for person in people:
+        mine: dict[str, list[float]] = {}
+        for item in person:
+            for quality, s in item.scores.items():
+                mine.setdefault(f"{item.comparison.key}:{quality}", []).append(s)
+        for name, scores in mine.items():
+            values.setdefault(name, []).append(scores)
+    stats = {name: _stats(groups) for name, groups in sorted(values.items())
+             if sum(map(len, groups)) >= MIN_COMPARISONS and any(len(g) > 1 for g in groups)}
     return Calibration(model=model, vocabulary=vocabulary, threshold=threshold, stats=stats, source=source or {})
 
 
-def _stats(values: list[float]) -> QualityStats:
-    mean = sum(values) / len(values)
-    var = sum((v - mean) ** 2 for v in values) / max(1, len(values) - 1)
-    return QualityStats(mean=mean, std=math.sqrt(var) or 1e-6, comparisons=len(values))
+def _stats(groups: list[list[float]]) -> QualityStats:
+    flat = [v for g in groups for v in g]
+    mean = sum(flat) / len(flat)
+    var = sum((v - mean) ** 2 for v in flat) / max(1, len(flat) - 1)
+    # Pooled within-person variance: each person's scores around their own mean.
+    squares = sum((v - sum(g) / len(g)) ** 2 for g in groups for v in g)
+    freedom = sum(len(g) - 1 for g in groups)
+    within = math.sqrt(squares / freedom) if freedom else math.sqrt(var)
+    return QualityStats(mean=mean, std=math.sqrt(var) or 1e-6, within_std=within or 1e-6, comparisons=len(flat),
+                        people=len(groups))
 
 
 def base_model(spec: str) -> str:

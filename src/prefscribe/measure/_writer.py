@@ -47,7 +47,7 @@ class MeasureConfig:
 
     calibration: Calibration | Literal["shipped", "run"] = "shipped"
     threshold: float | None = None
-    max_qualities: int = 4
+    max_qualities: int = 3
     max_comparisons: int = 12
     reference: Sequence[str] = ()
     seed: int = 0
@@ -65,7 +65,11 @@ class MeasuredWriter(Inferrer):
 
     @property
     def writer(self) -> str:
-        return f"measured@{self.backend.info.spec}"
+        """Results name the settings that change the text, so runs with other settings never mix."""
+        m = self.measure
+        table = m.calibration if isinstance(m.calibration, str) else f"table:{_table_id(m.calibration)}"
+        threshold = "table" if m.threshold is None else f"{m.threshold:g}"
+        return f"measured(z={threshold},k={m.max_qualities},n={m.max_comparisons},{table})@{self.backend.info.spec}"
 
     def run(self, jobs: Sequence[InferJob], progress: Progress | None = None) -> list[Result]:
         for job in jobs:
@@ -78,7 +82,7 @@ class MeasuredWriter(Inferrer):
             scored.append(score(self._measure_calls, self.vocabulary, comparisons) if comparisons else [])
             if progress:
                 progress(1)
-        table = self._calibration([s for user in scored for s in user], len(jobs))
+        table = self._calibration(scored)
         return [self._profile(job, user, table) if job.history else job.past
                 for job, user in zip(jobs, scored)]  # type: ignore[misc]
 
@@ -116,14 +120,15 @@ class MeasuredWriter(Inferrer):
         return user_rng(self.measure.seed, "reference", item.chosen).choice(sorted(set(pool)))
 
     # ------------------------------------------------------------------------------------ calibration
-    def _calibration(self, scored: list[Scored], people: int) -> Calibration:
+    def _calibration(self, scored: list[list[Scored]]) -> Calibration:
         """The table to compare with: the configured one, the package's, and the run's own people for what
         those lack."""
         spec = self.backend.info.spec
         chosen = self.measure.calibration
         table = chosen if isinstance(chosen, Calibration) else (
             shipped(spec, self.vocabulary.version) if chosen == "shipped" else None)
-        needed = {s.comparison.key for s in scored}
+        people = sum(1 for person in scored if person)
+        needed = {s.comparison.key for person in scored for s in person}
         missing = {key for key in needed if table is None or not table.covers(key)}
         if not missing:
             return table  # type: ignore[return-value]
@@ -132,7 +137,7 @@ class MeasuredWriter(Inferrer):
                 f"no calibration for {spec} on {', '.join(sorted(missing))} comparisons (vocabulary "
                 f"{self.vocabulary.version}): build one with `prefscribe calibrate`, or profile at least "
                 f"{MIN_PEOPLE} people together to compare them with each other")
-        own = population([s for s in scored if s.comparison.key in missing], model=spec,
+        own = population([[s for s in person if s.comparison.key in missing] for person in scored], model=spec,
                          vocabulary=self.vocabulary.version, source={"from": "run", "people": people})
         if table is None:
             return own
@@ -195,7 +200,7 @@ def _kind(item: Interaction) -> str:
 
 
 def _z(entry: QualityEvidence, stats: QualityStats) -> float:
-    return (entry.total / entry.n - stats.mean) / (stats.std / math.sqrt(entry.n))
+    return (entry.total / entry.n - stats.mean) / (stats.within_std / math.sqrt(entry.n))
 
 
 def _table_id(table: Calibration) -> str:
