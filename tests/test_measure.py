@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from prefscribe.cache import CachedCalls, ResultCache
 from prefscribe.errors import InputError
 from prefscribe.infer import InferJob
 from prefscribe.measure import (
@@ -21,7 +22,6 @@ from prefscribe.measure import (
     read,
     score,
 )
-from prefscribe.cache import CachedCalls, ResultCache
 from prefscribe.prompts import get_prompts
 from prefscribe.schema import Interaction, Profile
 

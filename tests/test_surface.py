@@ -28,11 +28,15 @@ SURFACE = {
         "OptionScores", "Sampling", "load_backend", "parse_spec", "register"],
     "prefscribe.prompts": [
         "JUDGE_OPTIONS", "JUDGE_PREFILL", "ParseFailure", "ParsedProfile", "PromptSet", "RenderedHistory", "Style",
-        "get_prompts", "parse_profile", "parse_selection"],
+        "clip_item", "get_prompts", "parse_profile", "parse_selection"],
     "prefscribe.data": [
         "CrossDomainPair", "DATA_ENV", "LOADERS", "Thirds", "cross_domain_pairs", "history_text", "interleave_noise",
         "load", "load_amazon", "load_dsp", "load_hicupid", "load_mind", "load_movielens", "load_personamem", "load_psoups",
-        "load_upi", "minilm_embedder", "positive_only", "reference_thirds", "resolve_data_path", "split_segments"],
+        "load_upi", "minilm_embedder", "positive_only", "reference_thirds", "resolve_data_path", "split_segments",
+        "Split", "split_of", "user_rng"],
+    "prefscribe.measure": [
+        "MIN_PEOPLE", "Calibration", "Comparison", "Kept", "MeasureConfig", "MeasuredWriter", "Quality",
+        "QualityStats", "Scored", "Vocabulary", "base_model", "population", "read", "score", "shipped"],
     "prefscribe.evaluate": [
         "COMPARISONS", "METHODS", "SETTINGS", "WRITERS", "Agreement", "Dataset", "EvalConfig", "EvalPlan", "EvalSpec",
         "Evaluation", "ItemOutcome", "PairedDifference", "Preference", "ProfileWriter", "Setting", "SettingContext",

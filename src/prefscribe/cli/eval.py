@@ -14,7 +14,15 @@ from ..evaluate.variants import Dataset, cross_domain_variants, noise_variants, 
 from ..llm import DEFAULT_SPEC
 from ..measure import MeasureConfig
 from ..measure import read as read_calibration
-from .options import DEFAULT_WRITER, CandidatesOpt, NoCacheOpt, PromptsOpt, console, errors_exit, progress_bars
+from .options import (
+    DEFAULT_WRITER,
+    CandidatesOpt,
+    NoCacheOpt,
+    PromptsOpt,
+    console,
+    errors_exit,
+    progress_bars,
+)
 
 
 def _source(text: str, option: str) -> tuple[str, str]:

@@ -11,9 +11,9 @@ from rich.table import Table
 from ..cache import CachedCalls, ResultCache
 from ..data import load
 from ..errors import InputError
-from ..llm import DEFAULT_SPEC, load_backend
-from ..measure import Comparison, MeasureConfig, MeasuredWriter, base_model, population, score
 from ..infer import InferConfig, InferJob
+from ..llm import DEFAULT_SPEC, load_backend
+from ..measure import MeasureConfig, MeasuredWriter, base_model, population, score
 from ..prompts import get_prompts
 from .options import ModelOpt, NoCacheOpt, PromptsOpt, console, errors_exit, progress_bar
 

@@ -32,7 +32,9 @@ NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or wri
 CandidatesOpt = Annotated[int, typer.Option(min=1, help="Candidate profiles per user and step; the one the judge "
                                           "finds best at predicting the user's own history pairs is kept.")]
 DEFAULT_WRITER = "free"  # the writer that passes the controls on data nobody tuned to (docs/results/quality.md)
-WriterOpt = Annotated[str, typer.Option("--writer", help="Who writes profiles: measured (the model scores each choice on a vocabulary of qualities; the profile states where the user departs from other people) or free (the model writes the text).")]
+WriterOpt = Annotated[str, typer.Option("--writer", help="Who writes profiles: measured (the model scores each "
+                                        "choice on a vocabulary of qualities; the profile states where the user "
+                                        "departs from other people) or free (the model writes the text).")]
 PromptsOpt = Annotated[str | None, typer.Option("--prompts", help="Folder of prompt templates overriding "
                                                 "the built-in set (same file names).")]
 

@@ -10,14 +10,14 @@ import typer
 
 from ..cache import ResultCache
 from ..errors import InputError
+from ..evaluate.writers import WRITERS, WriterParts
 from ..formats import profile_record
 from ..infer import InferConfig
 from ..judge import RESPOND_SAMPLING, ChoiceTask, Judge, Method, Orders
 from ..llm import DEFAULT_SPEC, load_backend
-from ..evaluate.writers import WRITERS, WriterParts
 from ..measure import MeasureConfig
 from ..prompts import Style, get_prompts
-from ..schema import InferenceFailure, Profile, profile_from_text, read_history, read_profile
+from ..schema import InferenceFailure, profile_from_text, read_history, read_profile
 from .options import (
     DEFAULT_WRITER,
     CandidatesOpt,
@@ -27,7 +27,6 @@ from .options import (
     PromptsOpt,
     WriterOpt,
     check_choice,
-    console,
     emit_json,
     errors_exit,
     print_error,
