@@ -11,9 +11,9 @@ from ..llm import Backend
 from ..store import Store
 from ..updates import ModelRuntime, Worker
 from . import openapi
+from .chat import build_chat
 from .errors import install_error_handlers
 from .jsonbody import strict_json_body
-from .chat import build_chat
 from .middleware import BodyLimitMiddleware, JsonBodyMiddleware, SecurityHeadersMiddleware, Utf8PathMiddleware
 from .openai_schemas import openai_errors
 from .routers import access, chat, docs, health, interactions, personalize, profiles, ui, users

@@ -73,8 +73,8 @@ def _completion(data: Any, completion_id: str, name: str, meta: dict) -> dict:
         try:
             ChatCompletion.model_validate(data)
             return data
-        except ValidationError:
-            pass
+        except ValidationError as exc:
+            log.warning("chat %s: the upstream's answer is not a chat completion: %s", completion_id, exc)
     raise ApiError(502, "upstream_error", "the model's answer is not a chat completion: try again later")
 
 
@@ -159,7 +159,8 @@ async def _events(first: dict, chunks: AsyncIterator[dict], completion_id: str, 
             chunk = await anext(chunks, None)
     except UpstreamError as exc:  # mid-stream: the status is sent, so the error goes as an event
         log.warning("chat stream %s failed upstream: %s", completion_id, exc.code)
-        yield f"data: {json.dumps({'error': {'message': exc.message, 'type': 'api_error', 'param': None, 'code': exc.code}})}\n\n"
+        error = {"message": exc.message, "type": "api_error", "param": None, "code": exc.code}
+        yield f"data: {json.dumps({'error': error})}\n\n"
         return
     finally:
         await chunks.aclose()
