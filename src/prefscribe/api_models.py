@@ -220,6 +220,11 @@ class FeedbackIn(BaseModel):
     """Feedback on a reply of the chat proxy (/v1/chat/completions): a rating, or the reply the user kept
     instead (e.g. a regenerated one). It becomes an interaction of the user the completion was for."""
 
+    # What the route needs, stated for the OpenAPI document: the reply the user preferred, or a good rating.
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["preferred"], "properties": {"preferred": {"type": "string"}}},
+        {"required": ["rating"], "properties": {"rating": {"const": "good"}}}]})
+
     completion_id: str = Field(min_length=1, max_length=SHORT_CHARS, description="The completion's `id`.")
     rating: Literal["good", "bad"] | None = Field(None, description="good: the reply becomes a positive-only "
                                                   "interaction. bad needs `preferred` too.")

@@ -251,6 +251,12 @@ def test_openapi_and_docs(service):
             "/v1/users/{user_id}/profile/rollback", "/v1/users/{user_id}/profile/refresh", "/v1/users/{user_id}",
             "/v1/users/{user_id}/choose", "/v1/users/{user_id}/respond"} <= paths
     assert "requestBody" in spec["paths"]["/v1/users/{user_id}/interactions"]["post"]
+    # The OpenAI-compatible proxy too, with OpenAI's bodies and error shape, and the stream's events.
+    chat = spec["paths"]["/v1/chat/completions"]["post"]
+    assert {"/v1/models", "/v1/feedback"} <= paths
+    assert set(chat["responses"]["200"]["content"]) == {"application/json", "text/event-stream"}
+    assert chat["responses"]["404"]["content"]["application/json"]["schema"]["$ref"].endswith("/OpenAIErrorOut")
+    assert spec["components"]["schemas"]["ChatIn"]["properties"]["model"]["enum"] == ["scripted:ok"]
     assert not any(p.startswith("/ui") for p in paths)
     docs = service.client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()

@@ -9,6 +9,8 @@ import json
 import httpx
 import openai
 import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from prefscribe.schema import Interaction
 from prefscribe.service import create_app
@@ -132,6 +134,39 @@ def test_upstream_failures_are_502_or_504_and_name_no_host(proxy):
                                                           messages=[{"role": "user", "content": "Hi"}])
             assert failed.value.status_code == status and failed.value.code == code, (spec, stream)
             assert "127.0.0.1" not in failed.value.message and "Traceback" not in failed.value.response.text
+
+
+def test_an_upstream_answer_that_is_not_a_chat_completion_is_a_502(proxy):
+    start, _ = proxy
+    odd = FastAPI()  # an "OpenAI-compatible" server whose answers are JSON, but not completions or chunks
+
+    @odd.post("/v1/chat/completions")
+    async def answer(request: Request):
+        if (await request.json()).get("stream"):
+            return StreamingResponse(iter(['data: ["not a chunk"]\n\n']), media_type="text/event-stream")
+        return JSONResponse({"choices": "not a list"})
+
+    with ServerThread(odd) as base:
+        url, key, _ = start(chat_model=f"openai:odd@{base}")
+        for stream in (False, True):
+            with pytest.raises(openai.APIStatusError) as failed:
+                _openai(url, key).chat.completions.create(model="odd", user="u1", stream=stream,
+                                                          messages=[{"role": "user", "content": "Hi"}])
+            assert failed.value.status_code == 502 and failed.value.code == "upstream_error", stream
+
+
+def test_fields_out_of_their_range_are_refused_before_the_upstream(proxy):
+    start, upstream = proxy
+    spec, seen = upstream()
+    url, key, _ = start(chat_model=spec)
+    client = _openai(url, key)
+    for bad in ({"messages": [{"role": "wizard", "content": "Hi"}]}, {"max_tokens": 0}, {"temperature": 3},
+                {"user": "a\x00b"}):
+        ask = {"model": "tiny", "user": "u1", "messages": [{"role": "user", "content": "Hi"}], **bad}
+        with pytest.raises(openai.UnprocessableEntityError) as refused:
+            client.chat.completions.create(**ask)
+        assert refused.value.code == "invalid_request", bad
+    assert seen["requests"] == 0
 
 
 def test_a_client_that_leaves_mid_stream_stops_the_upstream_call(proxy):

@@ -26,6 +26,7 @@ from fastapi.concurrency import run_in_threadpool
 from ..errors import PrefscribeError
 from ..llm import Sampling, parse_spec
 from ..updates import ModelRuntime
+from .openai_schemas import UpstreamChunk
 
 DEFAULT_MAX_TOKENS = 512
 
@@ -92,7 +93,9 @@ class ServerUpstream:
                     data = line[5:].strip()
                     if data == "[DONE]":
                         return
-                    yield json.loads(data)
+                    chunk = json.loads(data)
+                    UpstreamChunk.model_validate(chunk)  # a ValueError if it is not a chunk
+                    yield chunk
         except httpx.HTTPError as exc:
             raise self._failed(exc) from exc
         except ValueError:
@@ -164,6 +167,11 @@ def text_of(content: Any) -> str:
     return ""
 
 
+# Feedback stores the context and the reply as an interaction: a NUL (a chat may carry one) or a lone surrogate
+# (a server upstream may send one) is text no database column holds, so neither is kept.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
 @dataclass
 class Remembered:
     user_id: str
@@ -186,9 +194,10 @@ class CompletionMemory:
         return f"chatcmpl-{uuid.uuid4().hex}"
 
     def remember(self, tenant_id: int, completion_id: str, user_id: str, context: str | None, reply: str) -> None:
+        context = _UNSTORABLE.sub("", context) if context is not None else None
         with self._lock:
             kept = self._by_tenant.setdefault(tenant_id, OrderedDict())
-            kept[completion_id] = Remembered(user_id, context, reply, time.monotonic())
+            kept[completion_id] = Remembered(user_id, context, _UNSTORABLE.sub("", reply), time.monotonic())
             while len(kept) > self.per_tenant:
                 kept.popitem(last=False)
 

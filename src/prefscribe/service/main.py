@@ -11,10 +11,11 @@ from ..llm import Backend
 from ..store import Store
 from ..updates import ModelRuntime, Worker
 from . import openapi
+from .chat import build_chat
 from .errors import install_error_handlers
 from .jsonbody import strict_json_body
-from .chat import build_chat
 from .middleware import BodyLimitMiddleware, JsonBodyMiddleware, SecurityHeadersMiddleware, Utf8PathMiddleware
+from .openai_schemas import openai_errors
 from .routers import access, chat, docs, health, interactions, personalize, profiles, ui, users
 from .runtime import Runtime
 from .schemas import errors
@@ -56,11 +57,13 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     app.add_middleware(Utf8PathMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(health.router, prefix="/v1", responses=errors(500))
-    for module in (interactions, profiles, users, personalize, access, chat):
+    for module in (interactions, profiles, users, personalize, access):
         app.include_router(module.router, prefix="/v1", dependencies=[Depends(strict_json_body)],
                            responses=errors(400, 401, 413, 422, 429, 500))
+    app.include_router(chat.router, prefix="/v1", dependencies=[Depends(strict_json_body)],
+                       responses=openai_errors(400, 401, 413, 422, 429, 500))
     app.include_router(ui.router)
     app.include_router(access.pages)
     app.include_router(docs.router)
-    openapi.install(app, settings)
+    openapi.install(app, settings, runtime.chat.upstream.name)
     return app

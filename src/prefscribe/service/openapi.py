@@ -12,8 +12,10 @@ import copy
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic.json_schema import models_json_schema
 
 from ..schema import Interaction
+from .openai_schemas import ChatCompletionChunk
 from .schemas import NOT_BLANK, SHORT_CHARS, STORABLE
 from .settings import Settings
 
@@ -61,23 +63,29 @@ def _limit(components: dict, model: str, field: str, limit: int) -> None:
     _string(components[model]["properties"][field])["maxLength"] = limit
 
 
-def document(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def document(schema: dict[str, Any], settings: Settings, chat_model: str) -> dict[str, Any]:
     components = schema["components"]["schemas"]
-    for model, field in (("ChooseIn", "a"), ("ChooseIn", "b"), ("ChooseIn", "context"), ("RespondIn", "context")):
+    for model, field in (("ChooseIn", "a"), ("ChooseIn", "b"), ("ChooseIn", "context"), ("RespondIn", "context"),
+                         ("FeedbackIn", "preferred")):
         _limit(components, model, field, settings.max_field_chars)
+    components["ChatIn"]["properties"]["model"]["enum"] = [chat_model]  # the one /v1/models lists
+    _, chunk = models_json_schema([(ChatCompletionChunk, "serialization")],
+                                  ref_template="#/components/schemas/{model}")
+    components.update(chunk["$defs"])  # the stream's events name it; no route returns it as JSON
     _limit(components, "EditIn", "profile", settings.max_profile_chars)
     schema["paths"][INGEST_PATH]["post"]["requestBody"] = ingest_body(settings.max_batch_items,
                                                                       settings.max_field_chars)
     return schema
 
 
-def install(app: FastAPI, settings: Settings) -> None:
-    """Make app.openapi() return the document for `settings` (built once, on first request)."""
+def install(app: FastAPI, settings: Settings, chat_model: str) -> None:
+    """Make app.openapi() return the document for `settings` and the proxy's `chat_model` (built once, on first
+    request)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document(generate(), settings)
+            app.openapi_schema = document(generate(), settings, chat_model)
         return app.openapi_schema
 
     app.openapi = openapi

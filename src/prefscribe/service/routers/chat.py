@@ -4,8 +4,8 @@ and POST /v1/feedback, behind the same API keys as the rest of /v1.
 The user is the X-Prefscribe-User header or else the request's `user` field. Their current profile goes in as
 a system message (the prompt set's respond_system.j2) and the answer says which version it used (the
 X-Prefscribe-Profile-Version header, `none` without a profile, and `prefscribe.profile_version` in the
-body and in each chunk). Errors here have OpenAI's shape ({"error": {"message", "type", "code"}}), which
-service/errors.py gives every path in OPENAI_PATHS. Not in the OpenAPI document: the format is OpenAI's.
+body and in each chunk). Errors here have OpenAI's shape ({"error": {"message", "type", "param", "code"}}),
+which service/errors.py gives every path in OPENAI_PATHS; the bodies are in service/openai_schemas.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError
 
 from ...api_models import SHORT_CHARS, FeedbackIn, FeedbackOut
 from ...errors import NotFoundError
@@ -28,30 +28,22 @@ from ...store import Version
 from ..chat import ChatProxy, UpstreamError, text_of
 from ..deps import RuntimeDep, TenantDep
 from ..errors import ApiError
+from ..openai_schemas import (
+    ChatCompletion,
+    ChatIn,
+    ChatMessage,
+    Model,
+    ModelList,
+    openai_error,
+    openai_errors,
+    stream_event,
+)
 from ..runtime import Runtime
 
-router = APIRouter(tags=["chat"], include_in_schema=False)
+router = APIRouter(tags=["chat"])
 log = logging.getLogger("prefscribe.service")
 USER_HEADER = "X-Prefscribe-User"
 VERSION_HEADER = "X-Prefscribe-Profile-Version"
-
-
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    role: str
-    content: str | list[dict[str, Any]] | None = None
-
-
-class ChatIn(BaseModel):
-    """OpenAI's chat request: the fields read here; the others (temperature, max_tokens, stop, ...) go upstream."""
-
-    model_config = ConfigDict(extra="allow")
-
-    model: str
-    messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
-    user: str | None = Field(None, max_length=SHORT_CHARS)
 
 
 def _proxy(runtime: Runtime) -> ChatProxy:
@@ -74,27 +66,52 @@ def _upstream_failed(exc: UpstreamError) -> ApiError:
     return ApiError(exc.status, exc.code, exc.message)
 
 
-@router.get("/models")
-async def list_models(tenant: TenantDep, runtime: RuntimeDep) -> dict:
+def _completion(data: Any, completion_id: str, name: str, meta: dict) -> dict:
+    """The upstream's answer renamed to this completion, or a 502 if it is not a chat completion."""
+    if isinstance(data, dict):
+        data = {**data, "id": completion_id, "model": name, "prefscribe": meta}
+        try:
+            ChatCompletion.model_validate(data)
+            return data
+        except ValidationError as exc:
+            log.warning("chat %s: the upstream's answer is not a chat completion: %s", completion_id, exc)
+    raise ApiError(502, "upstream_error", "the model's answer is not a chat completion: try again later")
+
+
+_VERSION = {VERSION_HEADER: {"description": "The profile version added, or `none`.", "required": True,
+                             "schema": {"type": "string"}}}
+
+
+@router.get("/models", response_model=ModelList)
+async def list_models(tenant: TenantDep, runtime: RuntimeDep) -> ModelList:
     """The one chat model this server proxies."""
-    return {"object": "list", "data": [{"id": _proxy(runtime).upstream.name, "object": "model", "created": 0,
-                                        "owned_by": "prefscribe"}]}
+    return ModelList(data=[Model(id=_proxy(runtime).upstream.name)])
 
 
-@router.post("/chat/completions")
+@router.post("/chat/completions", response_model=ChatCompletion,
+             responses={200: {"description": "The completion (or, streaming, its events).", "headers": _VERSION,
+                              "content": {"text/event-stream": {"schema": stream_event()}}},
+                        400: openai_error("The body is not strict JSON (invalid_json), or the request names no "
+                                          "user (user_required)."),
+                        404: openai_error("No such model here (model_not_found)."), **openai_errors(502, 504)})
 async def chat_completions(body: ChatIn, tenant: TenantDep, runtime: RuntimeDep,
-                           user_header: Annotated[str | None, Header(alias=USER_HEADER, max_length=SHORT_CHARS)]
+                           user_header: Annotated[str | None, Header(alias=USER_HEADER, max_length=SHORT_CHARS,
+                                                                     description="The user whose profile is added "
+                                                                     "(wins over the body's `user`).")]
                            = None) -> Response:
+    """OpenAI's chat completion with the user's current profile added as a system message. The user is the
+    X-Prefscribe-User header or else `user`; naming none is a 400 unless the server passes anonymous chats
+    through (PREFSCRIBE_CHAT_ANONYMOUS)."""
     proxy = _proxy(runtime)
     name = proxy.upstream.name
     if body.model != name:
         raise ApiError(404, "model_not_found", f"no model {body.model!r} here: this server serves {name!r} "
-                       "(GET /v1/models)")
+                       "(GET /v1/models)", field="model")
     user_id = user_header or body.user
     if not user_id and not runtime.settings.chat_anonymous:
         raise ApiError(400, "user_required", f"name the user: send the {USER_HEADER} header or the request's "
                        "`user` field (a server started with PREFSCRIBE_CHAT_ANONYMOUS=true passes such requests "
-                       "through without a profile)")
+                       "through without a profile)", field="user")
     head = await run_in_threadpool(_head, runtime, tenant.id, user_id) if user_id else None
     messages = [m.model_dump(exclude_none=True) for m in body.messages]
     forward = body.model_dump(exclude_none=True, exclude={"user", "stream"})
@@ -110,12 +127,10 @@ async def chat_completions(body: ChatIn, tenant: TenantDep, runtime: RuntimeDep,
 
     if not body.stream:
         try:
-            data = await proxy.upstream.complete(forward)
+            data = _completion(await proxy.upstream.complete(forward), completion_id, name, meta)
         except UpstreamError as exc:
             raise _upstream_failed(exc) from None
-        data.update(id=completion_id, model=name, prefscribe=meta)
-        choices = data.get("choices") or [{}]
-        remember(text_of((choices[0].get("message") or {}).get("content")))
+        remember(text_of(data["choices"][0]["message"].get("content") if data["choices"] else None))
         return JSONResponse(data, headers=headers)
 
     chunks = proxy.upstream.stream(forward)
@@ -144,7 +159,8 @@ async def _events(first: dict, chunks: AsyncIterator[dict], completion_id: str, 
             chunk = await anext(chunks, None)
     except UpstreamError as exc:  # mid-stream: the status is sent, so the error goes as an event
         log.warning("chat stream %s failed upstream: %s", completion_id, exc.code)
-        yield f"data: {json.dumps({'error': {'message': exc.message, 'type': 'api_error', 'code': exc.code}})}\n\n"
+        error = {"message": exc.message, "type": "api_error", "param": None, "code": exc.code}
+        yield f"data: {json.dumps({'error': error})}\n\n"
         return
     finally:
         await chunks.aclose()
@@ -152,7 +168,11 @@ async def _events(first: dict, chunks: AsyncIterator[dict], completion_id: str, 
     yield "data: [DONE]\n\n"
 
 
-@router.post("/feedback", status_code=201)
+@router.post("/feedback", status_code=201,
+             responses={200: {"model": FeedbackOut, "description": "This completion already had this feedback: "
+                              "nothing was added (duplicate)."},
+                        404: openai_error("No such completion in this process's memory (not_found)."),
+                        409: openai_error("The completion already had different feedback (conflict).")})
 async def feedback(body: FeedbackIn, response: Response, tenant: TenantDep, runtime: RuntimeDep) -> FeedbackOut:
     """A rating of a chat reply, or the reply the user kept instead, becomes an interaction of that user
     (context: the last user message). One feedback per completion: the same again is a no-op (200,
@@ -177,8 +197,11 @@ async def feedback(body: FeedbackIn, response: Response, tenant: TenantDep, runt
     if body.preferred is not None:
         item = Interaction(context=found.context, chosen=body.preferred, rejected=found.reply, domain="chat",
                            meta=meta)
-    else:
+    elif found.reply.strip():
         item = Interaction(context=found.context, chosen=found.reply, domain="chat", meta=meta)
+    else:
+        raise ApiError(422, "invalid_request", "the reply was empty, so a good rating says nothing: send the reply "
+                       "the user preferred as `preferred`", field="rating")
     result = await run_in_threadpool(runtime.store.ingest, tenant.id, found.user_id, [item],
                                      f"feedback:{body.completion_id}")
     if result.duplicate:
