@@ -61,6 +61,25 @@ def db_url(request, tmp_path) -> str:
     admin.dispose()
 
 
+@pytest.fixture
+def another_db(db_url):
+    """A second new, empty database of the same kind: a SQLite file, or a PostgreSQL schema dropped after."""
+    if db_url.startswith("sqlite"):
+        yield db_url.replace("profiles.db", "other.db")
+        return
+    from sqlalchemy import create_engine, text
+
+    base, _, options = db_url.partition("options=-csearch_path%3D")
+    schema = options + "_other"
+    engine = create_engine(base.rstrip("?&"))
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield f"{base}options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from typer.testing import CliRunner
 
 from prefscribe.cli import app
@@ -114,22 +113,3 @@ def _read(text: str):
     from prefscribe.formats import read_document
 
     return read_document(text, "export.json")
-
-
-@pytest.fixture
-def another_db(db_url):
-    """A second new, empty database of the same kind: a SQLite file, or a PostgreSQL schema dropped after."""
-    if db_url.startswith("sqlite"):
-        yield db_url.replace("profiles.db", "other.db")
-        return
-    from sqlalchemy import create_engine, text
-
-    base, _, options = db_url.partition("options=-csearch_path%3D")
-    schema = options + "_other"
-    engine = create_engine(base.rstrip("?&"))
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{base}options=-csearch_path%3D{schema}"
-    with engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()

@@ -4,8 +4,9 @@
         client.add_interactions("u1", [{"context": "...", "chosen": "...", "rejected": "..."}])
         print(client.profile("u1").profile)
 
-Answers are the service's own pydantic models (prefscribe.api_models); errors are prefscribe's exceptions
-(client._errors); lists are iterators that fetch page after page."""
+Answers are the service's own pydantic models (prefscribe.api_models) or, for export and import, the
+export document (prefscribe.formats.UserDocument); errors are prefscribe's exceptions (client._errors); lists
+are iterators that fetch page after page."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any, Literal, TypeVar
 
 import httpx
-from pydantic import BaseModel
 
 from ..api_models import (
     AccessLinkOut,
     ChooseOut,
     DeleteOut,
+    FeedbackOut,
     IngestOut,
     InteractionOut,
     ProfileOut,
@@ -30,18 +31,20 @@ from ..api_models import (
     UserOut,
     VersionOut,
 )
+from ..errors import InputError
+from ..formats import UserDocument
 from ..schema import Interaction
 from . import _calls as calls
-from ..errors import InputError
 from ._errors import ServiceUnreachable, error_for
 from ._retry import delay_after_error, delay_after_response
 
-T = TypeVar("T", bound=BaseModel)
+T = TypeVar("T")
 KEY_ENV = "PREFSCRIBE_API_KEY"
 InteractionLike = Interaction | Mapping[str, Any]
 Method = Literal["logprobs", "generation"]
 Orders = Literal["both", "ab", "ba"]
 Scope = Literal["read", "edit"]
+Rating = Literal["good", "bad"]
 
 
 def _headers(api_key: str | None) -> dict[str, str]:
@@ -82,15 +85,15 @@ class Client:
         attempt = 0
         while True:
             try:
-                response = self._http.request(call.method, call.path, json=call.json, params=call.params,
-                                              headers=call.headers)
+                response = self._http.request(call.method, call.path, json=call.json, content=call.content,
+                                              params=call.params, headers=call.headers)
             except httpx.TransportError as exc:
                 wait = delay_after_error(call, exc, attempt, self.backoff) if attempt < self.max_retries else None
                 if wait is None:
                     raise _unreachable(self.base_url, exc) from exc
             else:
                 if response.is_success:
-                    return call.model.model_validate_json(response.content)
+                    return call.read(response)
                 wait = delay_after_response(call, response, attempt, self.backoff) \
                     if attempt < self.max_retries else None
                 if wait is None:
@@ -115,6 +118,24 @@ class Client:
     def delete_user(self, user_id: str) -> DeleteOut:
         """Delete the user and every row of theirs (interactions, versions)."""
         return self._send(calls.delete_user(user_id))
+
+    def export_user(self, user_id: str) -> UserDocument:
+        """Everything the service holds of the user (every version with its provenance, every interaction),
+        as the export document: give it to import_user() of another service to move the user there."""
+        return self._send(calls.export_document(user_id))
+
+    def export_file(self, user_id: str, format: str = "json") -> str:
+        """The export file's text as the service writes it: json (prefscribe's own, everything), markdown (for
+        people), letta (an agent file) or mem0 (one memory per statement); see docs/export.md."""
+        return self._send(calls.export_text(user_id, format))
+
+    def import_user(self, document: UserDocument | str, user_id: str | None = None,
+                    format: str | None = None) -> UserOut:
+        """Create the user from an export: a UserDocument, or a file's text (prefscribe JSON, Letta or mem0;
+        `format` when the service should not recognize it). As `user_id` when given, else the document's own
+        user. All of it is stored or nothing: a bad file is an InvalidRequest naming the record and field, a
+        user who exists already a Conflict. Never sent twice."""
+        return self._send(calls.import_user(document, user_id, format))
 
     # ----------------------------------------------------------------------------- interactions
     def add_interactions(self, user_id: str, interactions: Iterable[InteractionLike],
@@ -175,6 +196,13 @@ class Client:
         """A URL for the user to see (scope edit: also change) their own profile."""
         return self._send(calls.access_link(user_id, scope, expires_in))
 
+    # ------------------------------------------------------------------------------- chat proxy
+    def feedback(self, completion_id: str, rating: Rating | None = None, preferred: str | None = None) -> FeedbackOut:
+        """Feedback on a reply of the chat proxy (/v1/chat/completions, by the completion's id): the reply the
+        user kept instead (`preferred`), or rating good. It becomes an interaction of the completion's user;
+        the same feedback again is a no-op (duplicate=True), a different one a Conflict."""
+        return self._send(calls.feedback(completion_id, rating, preferred))
+
 
 class AsyncClient:
     """Client's twin for asyncio: the same methods, awaited; lists are async iterators."""
@@ -198,15 +226,15 @@ class AsyncClient:
         attempt = 0
         while True:
             try:
-                response = await self._http.request(call.method, call.path, json=call.json, params=call.params,
-                                                    headers=call.headers)
+                response = await self._http.request(call.method, call.path, json=call.json,
+                                                    content=call.content, params=call.params, headers=call.headers)
             except httpx.TransportError as exc:
                 wait = delay_after_error(call, exc, attempt, self.backoff) if attempt < self.max_retries else None
                 if wait is None:
                     raise _unreachable(self.base_url, exc) from exc
             else:
                 if response.is_success:
-                    return call.model.model_validate_json(response.content)
+                    return call.read(response)
                 wait = delay_after_response(call, response, attempt, self.backoff) \
                     if attempt < self.max_retries else None
                 if wait is None:
@@ -229,6 +257,16 @@ class AsyncClient:
 
     async def delete_user(self, user_id: str) -> DeleteOut:
         return await self._send(calls.delete_user(user_id))
+
+    async def export_user(self, user_id: str) -> UserDocument:
+        return await self._send(calls.export_document(user_id))
+
+    async def export_file(self, user_id: str, format: str = "json") -> str:
+        return await self._send(calls.export_text(user_id, format))
+
+    async def import_user(self, document: UserDocument | str, user_id: str | None = None,
+                          format: str | None = None) -> UserOut:
+        return await self._send(calls.import_user(document, user_id, format))
 
     async def add_interactions(self, user_id: str, interactions: Iterable[InteractionLike],
                                idempotency_key: str | None = None) -> IngestOut:
@@ -279,3 +317,7 @@ class AsyncClient:
 
     async def access_link(self, user_id: str, scope: Scope = "read", expires_in: int = 900) -> AccessLinkOut:
         return await self._send(calls.access_link(user_id, scope, expires_in))
+
+    async def feedback(self, completion_id: str, rating: Rating | None = None,
+                       preferred: str | None = None) -> FeedbackOut:
+        return await self._send(calls.feedback(completion_id, rating, preferred))

@@ -79,12 +79,21 @@ _BY_STATUS: dict[int, type[ApiError]] = {400: InvalidRequest, 401: Authenticatio
                                          503: ModelUnavailable}
 
 
+def _from_openai(error: dict[str, Any]) -> dict[str, Any]:
+    """The proxy's routes (/v1/feedback) answer errors in OpenAI's shape, {"error": {"message", "type",
+    "code", "param"}}: read as the service's own, the param as `field`."""
+    return {"error": str(error.get("code") or error.get("type") or "error"), "message": error.get("message", ""),
+            "field": error.get("param"), "type": error.get("type")}
+
+
 def error_for(response: httpx.Response) -> ApiError:
     """The exception for an error response (the service's JSON body when it has one)."""
     try:
         body = response.json()
     except ValueError:
         body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = _from_openai(body["error"])
     if not isinstance(body, dict) or not isinstance(body.get("error"), str):
         text = response.text[:200].strip() or response.reason_phrase
         body = {"error": "http_error", "message": f"not an answer of the prefscribe service: {text}"}

@@ -126,7 +126,9 @@ def install_error_handlers(app: FastAPI) -> None:
         status, code, message = _prefscribe_error(exc)
         if status >= 500:
             log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
-        return answer(request, status, code, message)
+        # bad input names its field in the body too (an import file: "versions[3].parent"), for clients
+        field = exc.field if status == 422 and isinstance(exc, InputError) and exc.field else None
+        return answer(request, status, code, message, **({"field": field} if field else {}))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

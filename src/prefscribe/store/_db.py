@@ -1,4 +1,5 @@
-"""Engines for a database URL: a SQLite file (default) or PostgreSQL.
+"""Engines for a database URL: a SQLite file (default) or PostgreSQL, and the transactions every part of
+the store runs in (Database).
 
 SQLite: WAL, foreign keys on, and two engines on the one file: writes begin with BEGIN IMMEDIATE (the
 database's write lock is taken at the start, so read-then-write transactions never deadlock or fail
@@ -8,7 +9,14 @@ writes lock the rows they change (SELECT ... FOR UPDATE).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from ..errors import InputError
 
@@ -89,3 +97,54 @@ def make_engines(url: str) -> Engines:
             raise InputError("PostgreSQL needs psycopg 3: pip install 'psycopg[binary]'") from None
         return Engines(write=engine, read=engine, dialect="postgresql")
     raise InputError(f"unsupported database {backend!r} in {url!r}: use sqlite:///... or postgresql://...")
+
+
+class Database:
+    """One database's engines and its transactions: read and write sessions, a bare write connection for the
+    hot path, schema changes. Shared by the store's parts (_keys, _users, _versions, _leases, _transfer)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engines: Engines = make_engines(url)
+        self.dialect = self.engines.dialect
+        # SQLite has one writer at a time. Threads of this process queue here instead of in SQLite's busy
+        # handler, which polls with growing sleeps and makes the tail latency long.
+        self._write_lock: AbstractContextManager = threading.Lock() if self.dialect == "sqlite" else nullcontext()
+
+    @contextmanager
+    def ddl(self) -> Iterator[Connection]:
+        """A connection for schema changes. On PostgreSQL an advisory lock keeps a server and workers
+        starting together from racing on the DDL."""
+        with self._write_lock, self.engines.write.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(7317712)"))
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        with self._write_lock, Session(self.engines.write, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """A write transaction on a bare connection, for the hot path (ingest): Core statements without
+        the ORM session's bookkeeping."""
+        with self._write_lock, self.engines.write.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with Session(self.engines.read, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def insert(self, table):
+        """The dialect's INSERT (for ON CONFLICT)."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        return dialect_insert(table)
+
+    def dispose(self) -> None:
+        for engine in {id(self.engines.write): self.engines.write, id(self.engines.read): self.engines.read}.values():
+            engine.dispose()
