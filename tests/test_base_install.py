@@ -47,7 +47,14 @@ COMMANDS: dict[str, tuple[list[str], str | None]] = {
     "eval": (["--help"], None),  # reads the benchmark, then runs a model, before it needs its extra
     "report": (["--help"], None),  # the same, on an evaluation's run folders
     "batch": (["--interactions", "history.jsonl", "--out", "batch-out"], "batch"),
+    "calibrate": (["--help"], None),  # loads a model and reads benchmarks; measuring needs no extra
+    "persona-set": (["--help"], None),  # writes replies with a model
+    "export": (["u1", "--db", "sqlite:///profiles.db", "--tenant", "acme"], "serve"),
+    "import": (["user.json", "--db", "sqlite:///profiles.db", "--tenant", "acme"], "serve"),
+    "mcp": (["--db", "sqlite:///profiles.db", "--tenant", "acme"], "mcp"),
 }
+# A valid, empty prefscribe export: `import` reads its file before it opens the store.
+EXPORT = '{"format": "prefscribe.user", "format_version": 1, "user_id": "u1", "versions": [], "interactions": []}\n'
 
 
 def cli_commands() -> set[str]:
@@ -108,6 +115,7 @@ def test_a_base_install_runs_or_names_the_extra(base_venv, command, tmp_path):
     args, extra = COMMANDS[command]
     env = clean_env() | {"COLUMNS": "80"}  # a narrow terminal: a one-line error must stay one line
     (tmp_path / "train_log.jsonl").write_text('{"step": 1}\n')
+    (tmp_path / "user.json").write_text(EXPORT)
     r = _run([str(base_venv / "bin" / "prefscribe"), *command.split(), *args], cwd=tmp_path, env=env, timeout=300)
     out = r.stdout + r.stderr
     assert "Traceback" not in out, out

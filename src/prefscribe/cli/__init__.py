@@ -48,7 +48,8 @@ app.command()(_mcp.mcp)
 
 # The extra each command group needs, when a module of several extras is missing (matplotlib: eval, train).
 COMMAND_EXTRAS = {"serve": "serve", "worker": "serve", "keys": "serve", "db": "serve", "train": "train",
-                  "eval": "eval", "report": "eval", "batch": "batch"}
+                  "eval": "eval", "report": "eval", "batch": "batch", "export": "serve", "import": "serve",
+                  "mcp": "mcp"}
 
 
 def main() -> None:

@@ -17,20 +17,28 @@ def _import_name(distribution: str) -> str:
 
 
 def extras_providing(module: str) -> list[str]:
-    """The extras of prefscribe that install `module` (a top-level import name), in the metadata's order."""
+    """The extras of prefscribe that install `module` (a top-level import name), in the metadata's order; an
+    extra that includes another (`mcp` takes `prefscribe[serve]`) provides what that one does."""
     try:
         dist = metadata.distribution("prefscribe")
     except metadata.PackageNotFoundError:  # a source tree on PYTHONPATH: no metadata to ask
         return []
     extras = dist.metadata.get_all("Provides-Extra") or []
-    found: list[str] = []
-    for line in dist.requires or []:
-        req = Requirement(line)
-        if req.marker is None or _import_name(req.name) != module:
-            continue
-        found += [e for e in extras if e not in found and req.marker.evaluate({"extra": e})
-                  and not req.marker.evaluate({"extra": ""})]
-    return found
+    requirements = [Requirement(line) for line in dist.requires or []]
+
+    def of(extra: str) -> list[Requirement]:
+        return [r for r in requirements if r.marker is not None and r.marker.evaluate({"extra": extra})
+                and not r.marker.evaluate({"extra": ""})]
+
+    def provides(extra: str, seen: frozenset[str] = frozenset()) -> bool:
+        for req in of(extra):
+            if _import_name(req.name) == module:
+                return True
+            if req.name == "prefscribe" and any(provides(e, seen | {extra}) for e in req.extras if e not in seen):
+                return True
+        return False
+
+    return [e for e in extras if provides(e)]
 
 
 def missing_module_message(command: str, module: str, preferred: str | None = None) -> str:

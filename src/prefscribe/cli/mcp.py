@@ -25,12 +25,8 @@ def mcp(
     """Run an MCP server: tools get_profile, record_interaction, choose, respond, edit_profile and the resource
     profile://{user_id}. Stdio by default (what a desktop agent spawns); --http for a network service."""
     with errors_exit():
-        try:
-            from ..mcp import build_server, http_app
-        except ImportError as exc:
-            console.print(f"[bold red]error:[/] `prefscribe mcp` needs its extra ({exc.name} is missing): "
-                          "pip install 'prefscribe[mcp]'")
-            raise typer.Exit(1) from None
+        # A missing extra is named by cli.main, in one line (the [mcp] extra includes the store's [serve]).
+        from ..mcp import build_server, http_app
         from ..store import Store
         from ..updates import ModelRuntime, Worker
         from .service import _settings
