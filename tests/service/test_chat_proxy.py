@@ -250,17 +250,18 @@ def test_a_terse_profile_shortens_the_embedded_models_replies(db_url, live_serve
     """The acceptance check on the real embedded model: a profile that prefers terse answers visibly changes
     the length of its replies against one that prefers thorough ones."""
     store = Store(db_url)
-    url = live_server(create_app(make_settings(db_url, model="embedded"), store=store))
+    # A CPU writes a few tokens a second: give the upstream and the client minutes, not the defaults.
+    url = live_server(create_app(make_settings(db_url, model="embedded", chat_timeout_seconds=900), store=store))
     key, _ = store.create_key("tenant-a")
     tenant = store.tenant("tenant-a")
     for user, text in (("terse", "Wants the shortest possible answers: one sentence, no lists, no preamble."),
                        ("thorough", "Wants thorough, detailed answers with step-by-step explanations and examples.")):
         store.ingest(tenant.id, user, [Interaction(**i) for i in items(1)])
         store.edit(tenant.id, user, text)
-    client = _openai(url, key)
+    client = _openai(url, key).with_options(timeout=900)
     lengths = {}
     for user in ("terse", "thorough"):
-        reply = client.chat.completions.create(model="embedded", user=user, max_tokens=300, temperature=0.0,
+        reply = client.chat.completions.create(model="embedded", user=user, max_tokens=160, temperature=0.0,
                                                messages=[{"role": "user", "content": "How do I undo my last git "
                                                           "commit?"}])
         lengths[user] = len(reply.choices[0].message.content.split())
