@@ -120,7 +120,8 @@ def _field_of(error: ValidationError) -> tuple[str, str]:
 STDIN = "-"  # a path argument that means standard input
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """A UTF-8 file's text (`-`: standard input), or an InputError naming the file and what went wrong."""
     try:
         raw = sys.stdin.buffer.read() if str(path) == STDIN else path.read_bytes()
     except FileNotFoundError:
@@ -170,7 +171,7 @@ def parse_history_lines(text: str, source: str = "<input>") -> list[Interaction]
 def read_history(path: str | Path, *, allow_empty: bool = False) -> list[Interaction]:
     """Read a JSONL history file (one interaction per line)."""
     path = Path(path)
-    history = parse_history_lines(_read_text(path), source=str(path))
+    history = parse_history_lines(read_text(path), source=str(path))
     if not history and not allow_empty:
         raise InputError("the history is empty: add at least one interaction line", path=str(path))
     return history
@@ -180,7 +181,7 @@ def read_profile(path: str | Path) -> Profile:
     """Read a profile written by `infer --json`, or a plain-text profile (a person may write one);
     `-` reads standard input."""
     path = Path(path)
-    return profile_from_text(_read_text(path), str(path) if str(path) != STDIN else "<stdin>")
+    return profile_from_text(read_text(path), str(path) if str(path) != STDIN else "<stdin>")
 
 
 def profile_from_text(text: str, source: str = "<text>") -> Profile:

@@ -3,15 +3,13 @@ mem0 or a person (docs/export.md)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ..errors import InputError
 from ..formats import FORMATS, get_format, read_document
-from ..schema import STDIN, decode_utf8
+from ..schema import read_text
 from .options import console, errors_exit
 from .service import DbOpt, _store
 
@@ -50,13 +48,7 @@ def import_(
 ) -> None:
     """Import a user from a file, in one transaction: all of it, or nothing."""
     with errors_exit():
-        try:
-            raw = sys.stdin.buffer.read() if str(file) == STDIN else file.read_bytes()
-        except FileNotFoundError:
-            raise InputError("file not found", path=str(file)) from None
-        except OSError as exc:
-            raise InputError(f"cannot read: {exc.strerror}", path=str(file)) from None
-        doc = read_document(decode_utf8(raw, str(file)), str(file), format)
+        doc = read_document(read_text(file), str(file), format)
         store = _store(db)
         try:
             state = store.import_user(store.tenant(tenant).id, doc, user)
