@@ -245,3 +245,14 @@ def _scored(scores: dict[str, float]):
     from prefscribe.measure import Scored
 
     return Scored(Comparison("replies", "q?", "a", "b"), scores, [], 0)
+
+
+def test_a_run_in_chunks_compares_each_chunk_with_everyone_measured_so_far(fake_backend):
+    """An evaluation writes profiles a chunk at a time: a last chunk of fewer than MIN_PEOPLE users is compared
+    with the people of the earlier chunks too, not refused."""
+    writer = _writer(fake_backend(option_fn=_noisy_judge))
+    people = [_user(long=i % 2 == 0, offset=10 * i) for i in range(12)]
+    first = writer.run([InferJob(h) for h in people[:8]])
+    rest = writer.run([InferJob(h) for h in people[8:]])
+    assert all(isinstance(p, Profile) for p in first + rest)
+    assert "longer and more detailed" in rest[0].profile and "shorter and more concise" in rest[1].profile

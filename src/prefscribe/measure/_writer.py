@@ -5,7 +5,7 @@ Small models write their own prior when asked to summarize a user ("prefers deta
 nearly everyone), but answer "which of these two replies is more X?" consistently. So the model only
 measures; the statistics decide what the profile says:
 
-    z = (mean of the user's scores - population mean) / (population std / sqrt(n))
+    z = (mean of the user's scores - population mean) / (within-person spread / sqrt(n))
 
 and a quality is stated when |z| >= the threshold, strongest first. An update adds the new comparisons'
 scores to the counts kept with the profile (Profile.evidence), so it reads only the new pairs."""
@@ -36,7 +36,9 @@ class MeasureConfig:
     """How measured profiles are written.
 
     calibration: a Calibration table; "shipped" (the package's table for the model, and for what it lacks, the
-        people profiled in the same run); or "run" (always the people of the run, at least MIN_PEOPLE).
+        people this writer has measured); or "run" (always the people this writer has measured: every call's,
+        the current one included, at least MIN_PEOPLE). An evaluation that writes profiles in chunks thus
+        compares its second chunk with both.
     threshold: |z| from which a quality is stated; None takes the table's (chosen on dev data).
     max_qualities: at most this many statements, strongest first.
     max_comparisons: only the most recent comparisons of a history are measured (a long one is cut).
@@ -62,6 +64,7 @@ class MeasuredWriter(Inferrer):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.vocabulary = Vocabulary(self.prompts)
+        self._measured: dict[tuple, list[Scored]] = {}  # each person measured so far, by their comparisons
 
     @property
     def writer(self) -> str:
@@ -82,6 +85,9 @@ class MeasuredWriter(Inferrer):
             scored.append(score(self._measure_calls, self.vocabulary, comparisons) if comparisons else [])
             if progress:
                 progress(1)
+        for comparisons, person in zip(plans, scored):
+            if person:
+                self._measured[tuple(comparisons)] = person
         table = self._calibration(scored)
         return [self._profile(job, user, table) if job.history else job.past
                 for job, user in zip(jobs, scored)]  # type: ignore[misc]
@@ -127,17 +133,18 @@ class MeasuredWriter(Inferrer):
         chosen = self.measure.calibration
         table = chosen if isinstance(chosen, Calibration) else (
             shipped(spec, self.vocabulary.version) if chosen == "shipped" else None)
-        people = sum(1 for person in scored if person)
         needed = {s.comparison.key for person in scored for s in person}
         missing = {key for key in needed if table is None or not table.covers(key)}
         if not missing:
             return table  # type: ignore[return-value]
+        measured = list(self._measured.values())
+        people = len(measured)
         if people < MIN_PEOPLE:
             raise InputError(
                 f"no calibration for {spec} on {', '.join(sorted(missing))} comparisons (vocabulary "
                 f"{self.vocabulary.version}): build one with `prefscribe calibrate`, or profile at least "
                 f"{MIN_PEOPLE} people together to compare them with each other")
-        own = population([[s for s in person if s.comparison.key in missing] for person in scored], model=spec,
+        own = population([[s for s in person if s.comparison.key in missing] for person in measured], model=spec,
                          vocabulary=self.vocabulary.version, source={"from": "run", "people": people})
         if table is None:
             return own
