@@ -328,5 +328,5 @@ def test_public_surface():
         "DATA_ENV", "LOADERS", "CrossDomainPair", "Thirds", "cross_domain_pairs", "history_text",
         "interleave_noise", "load", "load_amazon", "load_dsp", "load_hicupid", "load_mind", "load_movielens",
         "load_personamem", "load_psoups", "load_upi", "minilm_embedder", "positive_only", "reference_thirds",
-        "resolve_data_path", "split_segments"])
+        "resolve_data_path", "split_segments", "Split", "split_of", "user_rng"])
     assert all(hasattr(data, name) for name in data.__all__)
