@@ -102,6 +102,8 @@ def read(path: str | Path) -> Calibration:
 
 def shipped(model: str, vocabulary: str) -> Calibration | None:
     """The package's table for this model and vocabulary version, if it ships one."""
+    if not SHIPPED.is_dir():  # an install without any shipped table
+        return None
     for entry in SHIPPED.iterdir():
         if entry.name.endswith(".json"):
             table = Calibration.model_validate(json.loads(entry.read_text(encoding="utf-8")))
