@@ -29,14 +29,17 @@ REPO = Path(__file__).resolve().parents[2]
 CLI = "import tests.service.scripted; from prefscribe.cli import main; main()"  # registers scripted:*
 
 
-async def _exercise(session: ClientSession) -> dict:
+async def _exercise(session: ClientSession, settle=None) -> dict:
     """What an agent does: list the tools, record a choice, read and edit the profile, ask for a choice and
-    a reply; returns what it saw."""
+    a reply; returns what it saw. `settle(session)` runs after the choice is recorded (a server with its own
+    worker updates the profile then: the edit must come after that update, not race it)."""
     await session.initialize()
     seen = {"tools": sorted(t.name for t in (await session.list_tools()).tools)}
     recorded = await session.call_tool("record_interaction", {"user_id": "u1", "context": "Explain git rebase",
                                                              "chosen": "terse answer", "rejected": "long essay"})
     seen["recorded"] = recorded.structured_content
+    if settle is not None:
+        await settle(session)
     missing = await session.call_tool("get_profile", {"user_id": "nobody"})
     seen["missing"] = (missing.is_error, missing.content[0].text)
     edited = await session.call_tool("edit_profile", {"user_id": "u1", "profile": "Likes terse answers."})
@@ -71,28 +74,27 @@ def test_over_stdio(tmp_path):
                                    args=["-c", CLI, "mcp", "--db", db, "--tenant", "acme", "--model", "scripted:ok",
                                          "--update-every", "1"])
 
+    async def updated(session: ClientSession, user: str = "u1") -> None:
+        """Until the server's worker has written the user's profile (a hang guard, not a timing assertion)."""
+        deadline = anyio.current_time() + 180
+        while (await session.call_tool("get_profile", {"user_id": user})).is_error:
+            assert anyio.current_time() < deadline, f"the worker wrote no profile for {user} in 180 s"
+            await anyio.sleep(0.1)
+
     async def main():
         async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-            seen = await _exercise(session)
-            # record_interaction woke the server's own worker: the model's update lands as a new version. The
-            # deadline is a hang guard for a loaded machine, not a timing assertion.
+            seen = await _exercise(session, settle=updated)
+            # record_interaction wakes the server's own worker: the model's update lands as a new version
             await session.call_tool("record_interaction", {"user_id": "u2", "chosen": "tea"})
-            deadline = anyio.current_time() + 180
-            while True:
-                listed = await session.call_tool("get_profile", {"user_id": "u2"})
-                if not listed.is_error or anyio.current_time() > deadline:
-                    break
-                await anyio.sleep(0.1)
-            seen["updated"] = listed.structured_content
+            await updated(session, "u2")
+            seen["updated"] = (await session.call_tool("get_profile", {"user_id": "u2"})).structured_content
             return seen
 
     seen = anyio.run(main)
     _check(seen)
     assert seen["updated"]["author"] == "model" and "tea" in seen["updated"]["profile"]
     store = Store(db)
-    # The edit is stored as a person's version (the worker may have updated u1 after it: update_every is 1).
-    versions = store.versions(store.tenant("acme").id, "u1")
-    assert any(v.profile == "Likes terse answers." and v.author == "person" for v in versions), versions
+    assert store.head(store.tenant("acme").id, "u1")[1].profile == "Likes terse answers."
     store.close()
 
 
