@@ -256,3 +256,12 @@ def test_a_run_in_chunks_compares_each_chunk_with_everyone_measured_so_far(fake_
     rest = writer.run([InferJob(h) for h in people[8:]])
     assert all(isinstance(p, Profile) for p in first + rest)
     assert "longer and more detailed" in rest[0].profile and "shorter and more concise" in rest[1].profile
+
+
+def test_a_table_of_another_model_is_refused(fake_backend):
+    table = Calibration(model="embedded:1.5b", vocabulary=Vocabulary(get_prompts()).version,
+                        stats={"replies:length": QualityStats(mean=0.0, std=1.0, within_std=0.5, comparisons=40,
+                                                              people=10)})
+    writer = MeasuredWriter(fake_backend(option_fn=_noisy_judge), measure=MeasureConfig(calibration=table))
+    with pytest.raises(InputError, match="is for embedded:1.5b"):
+        writer.run([InferJob(_user(long=True))])

@@ -16,6 +16,7 @@ from ..infer import InferConfig
 from ..judge import RESPOND_SAMPLING, ChoiceTask, Judge, Method, Orders
 from ..llm import DEFAULT_SPEC, load_backend
 from ..measure import MeasureConfig
+from ..measure import read as read_calibration
 from ..prompts import Style, get_prompts
 from ..schema import InferenceFailure, profile_from_text, read_history, read_profile
 from .options import (
@@ -56,6 +57,8 @@ def infer(
     writer: WriterOpt = DEFAULT_WRITER,
     reference: Annotated[Path | None, typer.Option(help="measured writer: a JSONL history of items other people "
                                                    "took, compared with a positive-only history's items.")] = None,
+    calibration: Annotated[Path | None, typer.Option(help="measured writer: a table from `prefscribe calibrate` "
+                                                     "(default: the package's, if it ships one).")] = None,
 ) -> None:
     """Write a preference profile from a history, or update one (--past) with new interactions."""
     with errors_exit():
@@ -66,7 +69,7 @@ def infer(
         config = InferConfig(style=style, max_new_tokens=max_new_tokens, seed=seed, prompts=get_prompts(prompts))
         cache = None if no_cache else ResultCache()
         measure = MeasureConfig(reference=[i.chosen for i in read_history(reference)] if reference else (),
-                                seed=seed)
+                                calibration=read_calibration(calibration) if calibration else "shipped", seed=seed)
         backend = load_backend(model)
         if writer not in WRITERS:
             raise InputError(f"unknown writer {writer!r}; choose from {', '.join(WRITERS)}", field="writer")

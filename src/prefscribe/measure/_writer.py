@@ -24,7 +24,7 @@ from ..errors import InputError
 from ..infer import InferJob, Inferrer, Result, check_past, profile_id
 from ..llm.base import Progress
 from ..schema import Evidence, InferenceFailure, Interaction, Profile, QualityEvidence, Usage
-from ._calibration import Calibration, QualityStats, population, shipped
+from ._calibration import Calibration, QualityStats, base_model, population, shipped
 from ._scoring import Comparison, Scored, score
 from ._vocabulary import NOUNS, Kept, Vocabulary
 
@@ -133,6 +133,10 @@ class MeasuredWriter(Inferrer):
         chosen = self.measure.calibration
         table = chosen if isinstance(chosen, Calibration) else (
             shipped(spec, self.vocabulary.version) if chosen == "shipped" else None)
+        if table is not None and (table.model, table.vocabulary) != (base_model(spec), self.vocabulary.version):
+            raise InputError(f"the calibration table is for {table.model} with vocabulary {table.vocabulary}, not "
+                             f"{base_model(spec)} with {self.vocabulary.version}: build one for this model with "
+                             "`prefscribe calibrate`", field="calibration")
         needed = {s.comparison.key for person in scored for s in person}
         missing = {key for key in needed if table is None or not table.covers(key)}
         if not missing:
