@@ -113,3 +113,18 @@ def _read(text: str):
     from prefscribe.formats import read_document
 
     return read_document(text, "export.json")
+
+
+def test_any_user_id_exports_with_a_valid_attachment_header(make_service):
+    """A user id may hold quotes, spaces or any Unicode; the header carries an ASCII name and the exact one
+    (RFC 6266 filename*), and never breaks the response (the fuzzer found a 500 here)."""
+    service = make_service()
+    h = service.auth()
+    user = 'Zoë "z" 中'
+    assert service.client.post(f"/v1/users/{user}/interactions", json={"interactions": [{"chosen": "tea"}]},
+                               headers=h).status_code in (200, 201, 202)
+    exported = service.client.get(f"/v1/users/{user}/export?format=markdown", headers=h)
+    assert exported.status_code == 200
+    disposition = exported.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="Zo___z___.md"')
+    assert disposition.endswith("filename*=UTF-8''Zo%C3%AB%20%22z%22%20%E4%B8%AD.md")

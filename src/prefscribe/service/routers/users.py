@@ -3,7 +3,9 @@ or import a whole user (docs/export.md)."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -61,8 +63,14 @@ def export_user(user_id: UserId, tenant: TenantDep, runtime: RuntimeDep, format:
     profile to Letta, mem0 or a person."""
     fmt = get_format(format)
     text = fmt.dump(runtime.store.export_user(tenant.id, user_id))
-    return Response(text, media_type=fmt.media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{user_id}{fmt.suffix}"'})
+    return Response(text, media_type=fmt.media_type, headers={"Content-Disposition": attachment(user_id + fmt.suffix)})
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition for any user id: an ASCII name for old clients, the exact one RFC 6266 style. A
+    user id may hold quotes, control characters or any Unicode; a header value may not (the fuzzer found it)."""
+    plain = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 @router.post("/users/{user_id}/import", response_model=UserOut, status_code=201, summary="Import a user",
