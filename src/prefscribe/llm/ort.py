@@ -26,11 +26,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import ModelUnavailableError
-from ._chat import ChatTokenizer
+from ._cached import CachedEngine
 from ._engine import TOKENIZER_DIR, EngineInfo, copy_tokenizer, runtime, threads, token_ids
-from ._prefix import common_prefix_length, prefix_groups
-from ._sampling import log_softmax, pick, rngs_for
-from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling
+from ._sampling import pick, rngs_for
+from .base import BackendInfo, Sampling
 
 PRECISION = "int4"  # int4 weights in blocks of 32, int8 activations in the matmuls (the builder's CPU default)
 ENGINE = EngineInfo(name="ort", library="onnxruntime-genai", module="onnxruntime_genai", quantization=PRECISION,
@@ -57,7 +56,7 @@ def convert(source: Path, out: Path, quantization: str = PRECISION) -> None:
     copy_tokenizer(source, out)
 
 
-class ORTBackend(ChatTokenizer):
+class ORTBackend(CachedEngine):
     """An ONNX Runtime session over a converted model, with the tokenizer and chat template of its source."""
 
     def __init__(self, session, tokenizer, layout: dict, *, spec: str, thinks: bool = False,
@@ -122,23 +121,10 @@ class ORTBackend(ChatTokenizer):
         logits, *present = self.session.run(["logits", *self.layout["present"]], feed)
         return logits, present
 
-    def _extend(self, tokens: list[int], past: list) -> tuple:
-        """One sequence's new tokens on top of its cache."""
-        return self._run([tokens], [past[0].shape[2] + len(tokens)], past)
-
-    # ---------------------------------------------------------------------------------------- generate
-    def generate(self, prompts: Sequence[Conversation], sampling: Sampling,
-                 progress: Progress | None = None) -> list[Completion]:
-        encoded = [self._encode(self.render(p)) for p in prompts]
-        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))  # similar lengths pad less
-        results: list[Completion | None] = [None] * len(prompts)
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
-            for i, new in zip(batch, self._generate_batch([encoded[i] for i in batch], sampling)):
-                results[i] = self._completion(new, len(encoded[i]), self.eos_ids)
-            if progress:
-                progress(len(batch))
-        return [r for r in results if r is not None]
+    def _extend(self, tokens: list[int], past: list, keep: list[int]) -> tuple:
+        """One sequence's new tokens on top of its cache; logits at the new positions `keep`."""
+        logits, present = self._run([tokens], [past[0].shape[2] + len(tokens)], past)
+        return logits[:, keep], present
 
     def _generate_batch(self, rows: list[list[int]], sampling: Sampling) -> list[list[int]]:
         import numpy as np
@@ -146,7 +132,7 @@ class ORTBackend(ChatTokenizer):
         # Each prompt alone (no padding in its cache, and only one prompt's logits in memory at a time) ...
         firsts, caches = [], []
         for row in rows:
-            logits, cache = self._extend(row, self._empty_cache(1))
+            logits, cache = self._extend(row, self._empty_cache(1), [len(row) - 1])
             firsts.append(logits[0, -1])
             caches.append(cache)
         # ... then the rows decode together, right-padded to the longest prompt.
@@ -175,46 +161,6 @@ class ORTBackend(ChatTokenizer):
             logits, past = self._run(tokens[:, None], lengths, past)
             scores = logits[:, -1]
         return new
-
-    # ---------------------------------------------------------------------------------- option logprobs
-    def option_logprobs(self, prompts: Sequence[Conversation], prefill: str,
-                        options: Sequence[str]) -> list[OptionScores]:
-        encoded = [self._encode(self.render(p, prefill)) for p in prompts]
-        option_ids = [self._option_token(prefill, o) for o in options]
-        scores: list[OptionScores | None] = [None] * len(encoded)
-        for group in prefix_groups(encoded):
-            rows = [encoded[i] for i in group]
-            # At least one token of each prompt runs on top of the shared cache (it gives the next-token logits).
-            shared = min(common_prefix_length(rows), min(map(len, rows)) - 1) if len(rows) > 1 else 0
-            past = self._empty_cache(1)
-            if shared:
-                _, past = self._extend(rows[0][:shared], past)
-            for i, seq in zip(group, rows):
-                logits, _ = self._extend(seq[shared:], past)
-                logprobs = log_softmax(logits[0, -1])
-                scores[i] = OptionScores(logprobs=[float(logprobs[t]) for t in option_ids], prompt_tokens=len(seq))
-        return scores  # type: ignore[return-value]
-
-    # --------------------------------------------------------------------------- continuation likelihood
-    def continuation_logprobs(self, prompts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:
-        """A prompt given with several continuations (the likelihood judge's two items) runs once; each
-        continuation is scored on top of its cache, preceded by the prompt's last token (whose state predicts the
-        continuation's first token)."""
-        encoded = [(self._encode(self.render(conv)), self._encode(cont)) for conv, cont in zip(prompts, continuations)]
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, (prompt, _) in enumerate(encoded):
-            groups.setdefault(tuple(prompt), []).append(i)
-        scores: list[float] = [0.0] * len(encoded)
-        for prompt, rows in groups.items():
-            past = self._empty_cache(1)
-            if len(prompt) > 1:
-                _, past = self._extend(list(prompt[:-1]), past)
-            for i in rows:
-                cont = encoded[i][1]
-                logits, _ = self._extend([prompt[-1], *cont], past)
-                logprobs = log_softmax(logits[0, :len(cont)])
-                scores[i] = float(sum(logprobs[row, tok] for row, tok in enumerate(cont)))
-        return scores
 
 
 def load(path: str | Path, *, spec: str, context_window: int) -> ORTBackend:

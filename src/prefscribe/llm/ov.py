@@ -18,11 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import ModelUnavailableError
-from ._chat import ChatTokenizer
+from ._cached import CachedEngine
 from ._engine import TOKENIZER_DIR, EngineInfo, copy_tokenizer, runtime, threads, token_ids
-from ._prefix import common_prefix_length, prefix_groups
-from ._sampling import log_softmax, pick, rngs_for
-from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling
+from ._sampling import pick, rngs_for
+from .base import BackendInfo, Sampling
 
 QUANTIZATION = "int8"  # "int8" (per output channel, asymmetric), "int4" (groups of 128) or "float32"
 ENGINE = EngineInfo(name="ov", library="openvino", module="openvino", quantization=QUANTIZATION,
@@ -137,7 +136,7 @@ def _additive_mask(attention_mask, new: int):
     return torch.zeros(allowed.shape).masked_fill(~allowed, torch.finfo(torch.float32).min)
 
 
-class OVBackend(ChatTokenizer):
+class OVBackend(CachedEngine):
     """An OpenVINO model with the tokenizer and chat template of its source checkpoint."""
 
     def __init__(self, compiled, tokenizer, layout: dict, *, spec: str, thinks: bool = False,
@@ -190,20 +189,6 @@ class OVBackend(ChatTokenizer):
         return self._forward([tokens], [[1] * (start + len(tokens))], [list(range(start, start + len(tokens)))],
                              keep, past)
 
-    # ---------------------------------------------------------------------------------------- generate
-    def generate(self, prompts: Sequence[Conversation], sampling: Sampling,
-                 progress: Progress | None = None) -> list[Completion]:
-        encoded = [self._encode(self.render(p)) for p in prompts]
-        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))  # similar lengths pad less
-        results: list[Completion | None] = [None] * len(prompts)
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
-            for i, new in zip(batch, self._generate_batch([encoded[i] for i in batch], sampling)):
-                results[i] = self._completion(new, len(encoded[i]), self.eos_ids)
-            if progress:
-                progress(len(batch))
-        return [r for r in results if r is not None]
-
     def _generate_batch(self, rows: list[list[int]], sampling: Sampling) -> list[list[int]]:
         import numpy as np
 
@@ -232,45 +217,6 @@ class OVBackend(ChatTokenizer):
             positions = positions[:, -1:] + 1
             logits, past = self._forward(tokens[:, None], mask, positions, [0], past)
         return new
-
-    # ---------------------------------------------------------------------------------- option logprobs
-    def option_logprobs(self, prompts: Sequence[Conversation], prefill: str,
-                        options: Sequence[str]) -> list[OptionScores]:
-        encoded = [self._encode(self.render(p, prefill)) for p in prompts]
-        option_ids = [self._option_token(prefill, o) for o in options]
-        scores: list[OptionScores | None] = [None] * len(encoded)
-        for group in prefix_groups(encoded):
-            rows = [encoded[i] for i in group]
-            # At least one token of each prompt runs on top of the shared cache (it gives the next-token logits).
-            shared = min(common_prefix_length(rows), min(map(len, rows)) - 1) if len(rows) > 1 else 0
-            past = self._empty_cache(1)
-            if shared:
-                _, past = self._extend(rows[0][:shared], past, [0])
-            for i, seq in zip(group, rows):
-                logits, _ = self._extend(seq[shared:], past, [len(seq) - shared - 1])
-                logprobs = log_softmax(logits[0, -1])
-                scores[i] = OptionScores(logprobs=[float(logprobs[t]) for t in option_ids], prompt_tokens=len(seq))
-        return scores  # type: ignore[return-value]
-
-    # --------------------------------------------------------------------------- continuation likelihood
-    def continuation_logprobs(self, prompts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:
-        """A prompt given with several continuations runs once; each continuation is scored on top of its cache,
-        preceded by the prompt's last token (whose state predicts the continuation's first token)."""
-        encoded = [(self._encode(self.render(conv)), self._encode(cont)) for conv, cont in zip(prompts, continuations)]
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, (prompt, _) in enumerate(encoded):
-            groups.setdefault(tuple(prompt), []).append(i)
-        scores: list[float] = [0.0] * len(encoded)
-        for prompt, rows in groups.items():
-            past = self._empty_cache(1)
-            if len(prompt) > 1:
-                _, past = self._extend(list(prompt[:-1]), past, [0])
-            for i in rows:
-                cont = encoded[i][1]
-                logits, _ = self._extend([prompt[-1], *cont], past, list(range(len(cont))))
-                logprobs = log_softmax(logits[0])
-                scores[i] = float(sum(logprobs[row, tok] for row, tok in enumerate(cont)))
-        return scores
 
 
 def load(path: str | Path, *, spec: str, context_window: int) -> OVBackend:
