@@ -60,6 +60,11 @@ def test_mem0_has_one_memory_per_statement_with_provenance_and_reads_foreign_exp
                                                                           "user_id": "alex"}]
     doc = read_document(json.dumps(foreign), "mem0.json")
     assert (doc.user_id, doc.head.profile, doc.head.editor) == ("alex", "Prefers tea. Runs daily.", "import:mem0")
+    # mem0 lists memories in its store's order: when each says when it was made, oldest first
+    foreign[0]["created_at"], foreign[1]["created_at"] = "2026-05-01T10:00:00-07:00", "2026-05-01T16:00:00Z"
+    assert read_document(json.dumps(foreign), "mem0.json").head.profile == "Runs daily. Prefers tea."
+    foreign[1]["created_at"] = "yesterday"  # not every one does: as the file lists them
+    assert read_document(json.dumps(foreign), "mem0.json").head.profile == "Prefers tea. Runs daily."
 
 
 @pytest.mark.parametrize("mutate, field", [

@@ -25,9 +25,11 @@ def dump(doc: UserDocument) -> str:
                          "shorten it (edit the profile) before exporting to Letta", field="profile")
     provenance = {"source": "prefscribe", "user_id": doc.user_id,
                   "version": str(doc.head.version) if doc.head else ""}
+    # Only fields that Letta's published BlockSchema declares (letta-client's types; the test checks it):
+    # `template_name` is left out, the server takes None for it.
     block = {"id": "block-0", "label": "human", "value": text, "limit": HUMAN_LIMIT,
              "description": HUMAN_DESCRIPTION, "metadata": provenance, "read_only": False,
-             "is_template": False, "template_name": None, "preserve_on_migration": False}
+             "is_template": False, "preserve_on_migration": False}
     agent = {"id": "agent-0", "name": f"prefscribe-{doc.user_id}", "agent_type": "memgpt_v2_agent",
              "description": f"Carries the preference profile of user {doc.user_id} (exported by prefscribe).",
              "system": None, "block_ids": ["block-0"], "memory_blocks": [], "tool_ids": [], "tools": [],
