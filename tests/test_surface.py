@@ -43,7 +43,7 @@ SURFACE = {
         "WriterFactory", "WriterParts", "assemble", "auc", "check_no_target_in_history", "compare",
         "compare_runs", "comparisons_table", "cross_domain_variants", "donors", "free_writer", "gain_recovered", "judge_methods",
         "judge_methods_table", "markdown_table", "noise_variants", "paired_difference", "paper_table",
-        "parse_methods", "parse_settings", "plan_history", "positive_only_variant", "qualifies", "register", "summarize",
+        "parse_methods", "parse_settings", "plan_history", "positive_only_variant", "qualifies", "register", "ruled_out", "summarize",
         "wilson_interval", "write_report", "write_summary"],
     "prefscribe.personaset": [
         "HISTORY_FIELD", "Dimension", "PersonaSet", "PersonaSetConfig", "Pole", "build_persona_set", "load_dimensions",

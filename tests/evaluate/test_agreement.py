@@ -2,7 +2,7 @@
 
 import pytest
 
-from prefscribe.evaluate import PairedDifference, compare_runs, qualifies
+from prefscribe.evaluate import PairedDifference, compare_runs, qualifies, ruled_out
 
 
 def diff(low: float, high: float) -> PairedDifference:
@@ -63,3 +63,25 @@ def test_only_users_judged_in_both_runs_under_every_setting_count_and_a_failure_
     assert check.tasks == 4  # u0 and u1, none and full
     assert check.agreement == 0.75  # u1's failed judgement is not the reference's "true"
     assert [m.name for m in check.measures] == ["accuracy none", "accuracy full"]
+
+
+@pytest.mark.parametrize("agreed, tasks, intervals, expected", [
+    (9, 10, [(-0.1, 0.1)], False),    # one flipped decision of ten: not evidence against the engine
+    (8, 10, [(-0.1, 0.1)], False),    # two of ten: the upper bound still reaches 90%
+    (7, 10, [(-0.1, 0.1)], True),     # three of ten: even the upper bound is below the bar
+    (52, 60, [(-0.1, 0.1)], False),   # 87% of 60: misses the point rule, not ruled out by the sample
+    (48, 60, [(-0.1, 0.1)], True),    # 80% of 60: ruled out
+    (10, 10, [(0.05, 0.3)], True),    # a control moved: its interval excludes 0
+    (10, 10, [], True),               # nothing measured shows nothing
+])
+def test_a_small_sample_rules_an_engine_out_only_on_evidence(agreed, tasks, intervals, expected):
+    assert ruled_out([diff(lo, hi) for lo, hi in intervals], agreed, tasks) is expected
+
+
+def test_a_run_that_qualifies_is_never_ruled_out_and_one_that_loses_the_gain_is():
+    reference = run_of(none=[True, False] * 5, full=[True] * 8 + [False] * 2, mismatched=[False] * 10)
+    same = compare_runs(reference, reference, ("none", "full", "mismatched"))
+    assert same.qualifies and not same.ruled_out
+    lost = compare_runs(run_of(none=[True, False] * 5, full=[False] * 10, mismatched=[False] * 10), reference,
+                        ("none", "full", "mismatched"))
+    assert not lost.qualifies and lost.ruled_out

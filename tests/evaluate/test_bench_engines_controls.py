@@ -42,6 +42,8 @@ def test_the_controls_check_builds_its_table_and_applies_the_rule(tiny_model_dir
         assert {(r["setting"]) for r in items[engine]} == {"none", "gold", "gold_mismatched", "full", "mismatched"}
         assert len(items[engine]) == 15 and items[engine][0]["model"] == engine  # 3 users x 5 settings
     assert table["decisions agree"][1] == "100% of 15" and table["qualifies"][1] == "yes"
+    assert table["ruled out by this sample"][1] == "no"
     bf16 = compare_runs(items[engines[2]], items[engines[0]], ("none", "gold", "gold_mismatched", "full", "mismatched"))
     assert table["qualifies"][2] == ("yes" if bf16.qualifies else "no")
     assert table["decisions agree"][2] == f"{100 * bf16.agreement:.0f}% of 15"
+    assert table["ruled out by this sample"][2] == ("yes" if bf16.ruled_out else "no")

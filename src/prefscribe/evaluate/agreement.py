@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .metrics import PairedDifference, paired_difference
+from .metrics import PairedDifference, paired_difference, wilson_interval
 
 # The controls as (name, a, b): per user, correct(a) - correct(b).
 CONTROLS = (("own - another's", "full", "mismatched"), ("gold - gold_mismatched", "gold", "gold_mismatched"))
@@ -31,13 +31,25 @@ class Agreement:
     measures: list[Measure]
     agreement: float     # share of (user, setting) tasks decided alike (a failed judgement is its own decision)
     tasks: int
-    qualifies: bool
+    qualifies: bool      # the rule for a default engine, on point estimates (qualifies())
+    # What a small sample can show: an interval excludes 0, or even the agreement's one-sided 95% upper bound is
+    # below the bar (ruled_out()). A CI check on a few users fails on this, not on a disagreement or two.
+    ruled_out: bool
 
 
 def qualifies(diffs: Sequence[PairedDifference], agreement: float, min_agreement: float = MIN_AGREEMENT) -> bool:
     """An engine qualifies when every measure matches the reference within its interval (the paired-bootstrap
     95% interval of run - reference holds 0) and it decides at least `min_agreement` of the tasks alike."""
     return bool(diffs) and agreement >= min_agreement and all(d.ci_low <= 0 <= d.ci_high for d in diffs)
+
+
+def ruled_out(diffs: Sequence[PairedDifference], agreed: int, tasks: int,
+              min_agreement: float = MIN_AGREEMENT) -> bool:
+    """The sample shows the engine misses the rule: some interval excludes 0, or the agreement's upper bound is
+    below the bar. Unlike qualifies(), one or two flipped near-even decisions out of a few do not rule it out."""
+    upper = wilson_interval(agreed, tasks, z=1.645)[1] if tasks else 0.0  # z 1.645: one-sided 95%
+    return (not diffs or upper < min_agreement
+            or any(d.ci_low > 0 or d.ci_high < 0 for d in diffs))
 
 
 def _by_setting(rows: Sequence[dict]) -> dict[str, dict[str, dict]]:
@@ -72,8 +84,10 @@ def compare_runs(run: Sequence[dict], reference: Sequence[dict], settings: Seque
             measures.append(Measure(name, _mean(a), _mean(b), paired_difference(a, b, seed=seed)))
     same = [_decision(mine[s][u]) == _decision(theirs[s][u]) for s in shared for u in users]
     agreement = sum(same) / len(same) if same else 0.0
+    diffs = [m.diff for m in measures]
     return Agreement(measures, agreement, len(same),
-                     qualifies([m.diff for m in measures], agreement, min_agreement) if users else False)
+                     qualifies(diffs, agreement, min_agreement) if users else False,
+                     ruled_out(diffs, sum(same), len(same), min_agreement) if users else True)
 
 
 def _mean(values: Sequence[float]) -> float:
