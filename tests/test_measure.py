@@ -3,6 +3,7 @@ model whose answers depend on the texts it is shown, and end to end on a tiny ra
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -265,3 +266,118 @@ def test_a_table_of_another_model_is_refused(fake_backend):
     writer = MeasuredWriter(fake_backend(option_fn=_noisy_judge), measure=MeasureConfig(calibration=table))
     with pytest.raises(InputError, match="is for embedded:1.5b"):
         writer.run([InferJob(_user(long=True))])
+
+
+# ------------------------------------------------------------------------------ an evaluation stopped and resumed
+class JudgeDied(Exception):
+    """The process ends here: what it wrote stays, nothing of its memory does."""
+
+
+def _eval_backend(fake_backend, measure_fn, die_after: int | None = None):
+    """Measures with `measure_fn`; as the evaluation's judge leans to the first item. With `die_after`, dies when
+    it is asked about one of the last users' targets more than `die_after` times (each setting asks twice: both
+    orders), i.e. when the evaluation reaches the last chunk of a setting."""
+    seen: dict[str, int] = {}
+
+    def option_fn(prompt: list[dict]) -> list[float]:
+        if prompt[0]["content"].startswith("You compare two texts"):
+            return measure_fn(prompt)
+        target = re.search(r"target \d+", prompt[-1]["content"]).group(0)
+        seen[target] = seen.get(target, 0) + 1
+        if die_after is not None and int(target.split()[1]) >= 8 and seen[target] > die_after:
+            raise JudgeDied(target)
+        return [math.log(0.7), math.log(0.3)]
+
+    return fake_backend(option_fn=option_fn)
+
+
+def _records(n: int, items: int = 4, short: int = 8):
+    """`n` users of `items` interactions, but user `short` has one: their streaming profile is one step, taken
+    before the others' two (so it is written between calls that a resumed run makes again)."""
+    from prefscribe.schema import Target, UserRecord
+
+    return [UserRecord(user_id=f"u{i:02d}", history=_user(long=i % 3 == 0, n=1 if i == short else items,
+                                                          offset=10 * i),
+                       target=Target(context=f"target {i}?", chosen=f"chosen target {i}", rejected=f"other {i}"))
+            for i in range(n)]
+
+
+def _evaluate(backend, out, records, settings, cache=None, threshold=None):
+    from prefscribe.evaluate import EvalConfig, Evaluation
+    from prefscribe.judge import Judge
+
+    writer = MeasuredWriter(backend, cache=cache, measure=MeasureConfig(calibration="run", threshold=threshold))
+    evaluation = Evaluation(writer, Judge(backend), EvalConfig(benchmark="psoups", settings=settings, out=out, chunk=8))
+    evaluation.run(records)
+    return _texts_of(out)
+
+
+def _texts_of(out) -> dict[tuple[str, str], tuple[str, str]]:
+    rows = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    texts = {(r["user_id"], r["setting"]): (r["preference"], r.get("reasoning")) for r in rows}
+    assert len(texts) == len(rows)  # each (user, setting) judged once, the resumed run's included
+    return texts
+
+
+@pytest.mark.parametrize("die_after", [0, 2], ids=["stopped-in-full", "stopped-in-streaming"])
+def test_a_resumed_evaluation_compares_with_the_people_an_uninterrupted_one_did(fake_backend, tmp_path, die_after):
+    """12 users in chunks of 8: the last chunk of 4 is compared with the 8 before it. Stopped there (in `full`
+    before its last chunk; in `streaming` after its last chunk was measured but before it was judged), a new
+    process resumes the run folder: it must compare with the same people, and so write the same texts."""
+    records = _records(12)
+    settings = ["full", "streaming"]
+    whole = _evaluate(_eval_backend(fake_backend, _noisy_judge), tmp_path / "whole", records, settings)
+    with pytest.raises(JudgeDied):
+        _evaluate(_eval_backend(fake_backend, _noisy_judge, die_after), tmp_path / "resumed", records, settings)
+    stopped = _texts_of(tmp_path / "resumed")
+    assert 0 < len(stopped) < len(whole)
+    resumed = _evaluate(_eval_backend(fake_backend, _noisy_judge), tmp_path / "resumed", records, settings)
+    assert resumed == whole
+    assert "longer and more detailed" in whole[("u09", "full")][0]  # the texts compared state something
+
+
+def test_a_resumed_evaluation_on_a_tiny_model_writes_the_uninterrupted_texts(tiny_backend, fake_backend, tmp_path):
+    """The same on real scores: a tiny random model measures (its replies cached, as an evaluation's are), the
+    scripted judge reads and dies before the last chunk of `streaming` is judged."""
+    records = _records(10, items=2)
+    settings = ["full", "streaming"]
+    cache = ResultCache(tmp_path / "cache.sqlite")
+
+    def run(out, judge):
+        from prefscribe.evaluate import EvalConfig, Evaluation
+        from prefscribe.judge import Judge
+
+        writer = MeasuredWriter(tiny_backend, cache=cache, measure=MeasureConfig(calibration="run", threshold=0.0))
+        Evaluation(writer, Judge(judge), EvalConfig(benchmark="psoups", settings=settings, out=out, chunk=8)
+                   ).run(records)
+        return _texts_of(out)
+
+    whole = run(tmp_path / "whole", _eval_backend(fake_backend, None))
+    with pytest.raises(JudgeDied):
+        run(tmp_path / "resumed", _eval_backend(fake_backend, None, die_after=2))
+    assert run(tmp_path / "resumed", _eval_backend(fake_backend, None)) == whole
+    assert all(text.startswith("- Prefers") for text, _ in whole.values())
+
+
+def test_the_kept_people_survive_a_line_cut_short_and_other_writers_lines(fake_backend, tmp_path):
+    path = tmp_path / "measured.jsonl"
+    path.write_text('{"writer": "measured(another)@fake:test", "person": "p", "scores": []}\n', encoding="utf-8")
+    first = _writer(fake_backend(option_fn=_noisy_judge))
+    first.keep_state(tmp_path)
+    first.run([InferJob(_user(long=i % 2 == 0, offset=10 * i)) for i in range(8)])
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write('{"writer": "measured(z=ta')  # a stop in the middle of a line
+    for offset in (500, 600):  # two later processes, each with one person: compared with the 8 kept ones
+        later = _writer(fake_backend(option_fn=_noisy_judge))
+        later.keep_state(tmp_path)
+        [profile] = later.run([InferJob(_user(long=True, offset=offset))])
+        assert isinstance(profile, Profile) and "longer and more detailed" in profile.profile
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]  # whole lines only
+    assert [line["people"] for line in lines if "call" in line] == [8, 9, 10]
+    assert sum("person" in line for line in lines) == 1 + 10
+
+
+def test_a_kept_file_broken_before_its_last_line_is_refused(fake_backend, tmp_path):
+    (tmp_path / "measured.jsonl").write_text("not json\n{}\n", encoding="utf-8")
+    with pytest.raises(InputError, match="line 1 is not a measured person"):
+        _writer(fake_backend(option_fn=_noisy_judge)).keep_state(tmp_path)

@@ -147,6 +147,8 @@ class UserOut(BaseModel):
 class UserList(BaseModel):
     total: int
     users: list[UserOut]
+    next_cursor: str | None = Field(None, description="Send as `cursor` for the next page (an opaque token); null "
+                                    "on the last page. Users created or deleted between two pages move no page.")
 
 
 class DeleteOut(BaseModel):

@@ -56,7 +56,7 @@ def test_another_tenants_key_gets_404_and_no_data_on_every_endpoint(tenant_a_use
         assert r.json()["error"] == "not_found", (method, path)
         assert SECRET not in r.text and "item chosen" not in r.text, (method, path)
     assert _a_state(service) == before  # nothing of A's changed
-    assert service.client.get("/v1/users", headers=service.auth(service.key_b)).json() == {"total": 0, "users": []}
+    assert service.client.get("/v1/users", headers=service.auth(service.key_b)).json() == {"total": 0, "users": [], "next_cursor": None}
 
 
 def test_no_key_or_a_wrong_key_gets_401_on_every_endpoint(tenant_a_user):

@@ -109,3 +109,36 @@ def test_pages_send_security_headers(service):
         assert "frame-ancestors 'none'" in h["content-security-policy"] and h["x-frame-options"] == "DENY"
         assert h["x-content-type-options"] == "nosniff" and h["cache-control"] == "no-store"
     assert c.get("/v1/health").headers["x-content-type-options"] == "nosniff"
+
+
+def _listed(page: str) -> list[str]:
+    return re.findall(r'<td><a href="/ui/users/[^"]+">([^<]+)</a></td>', page)
+
+
+def _link(page: str, label: str) -> str | None:
+    found = re.search(r'<a href="([^"]+)">' + label, page)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def test_the_users_pages_list_each_user_once_while_users_come_and_go(service, monkeypatch):
+    """Next and previous start after (before) the page's last (first) user: a person who deletes a user of the
+    page, or sees one created, and turns the page misses none and sees none twice."""
+    monkeypatch.setattr("prefscribe.service.routers.ui.USERS_PAGE", 3)
+    names = [f"u{i}" for i in range(8)]
+    for name in names:
+        assert service.ingest(name, items(1)).status_code == 201
+    c = service.client
+    ui_login(c, service.key_a)
+    first = c.get("/ui/users").text
+    assert _listed(first) == ["u0", "u1", "u2"] and _link(first, "← previous") is None
+    assert service.client.delete("/v1/users/u1", headers=service.auth()).status_code == 200
+    second = c.get(_link(first, "next →")).text
+    assert _listed(second) == ["u3", "u4", "u5"]  # by offset: u4, u5, u6 (u3 never listed)
+    assert service.ingest("u35", items(1)).status_code == 201
+    third = c.get(_link(second, "next →")).text
+    assert _listed(third) == ["u6", "u7"] and _link(third, "next →") is None  # by offset: u5 again
+    back = c.get(_link(third, "← previous")).text
+    assert _listed(back) == ["u35", "u4", "u5"]
+    assert _listed(c.get(_link(back, "← previous")).text) == ["u0", "u2", "u3"]
+    assert _listed(c.get("/ui/users?offset=3").text) == ["u35", "u4", "u5"]  # an old link still answers
+    assert _listed(c.get("/ui/users?after=u9").text) == ["u0", "u2", "u3"]  # past the end: the first page

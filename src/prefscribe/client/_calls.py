@@ -66,8 +66,20 @@ def _params(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def users(limit: int, offset: int) -> Call[UserList]:
-    return Call("GET", "/v1/users", _model(UserList), params={"limit": limit, "offset": offset})
+def users(limit: int, cursor: str | None = None, offset: int = 0) -> Call[UserList]:
+    return Call("GET", "/v1/users", _model(UserList),
+                params=_params(limit=limit, cursor=cursor, offset=offset or None))
+
+
+def next_users(page: UserList, call: Call[UserList]) -> Call[UserList] | None:
+    """The call for the page after `page` (the answer to `call`), or None after the last: by the page's cursor,
+    so users created or deleted meanwhile move nothing; by offset from a service older than cursors (its answer
+    has no next_cursor field)."""
+    limit = call.params["limit"]
+    if "next_cursor" in page.model_fields_set:
+        return users(limit, cursor=page.next_cursor) if page.next_cursor is not None else None
+    offset = call.params.get("offset", 0) + len(page.users)
+    return users(limit, offset=offset) if page.users and offset < page.total else None
 
 
 def user(user_id: str) -> Call[UserOut]:

@@ -28,6 +28,7 @@ from ..api_models import (
     ProfileOut,
     RefreshOut,
     RespondOut,
+    UserList,
     UserOut,
     VersionOut,
 )
@@ -103,14 +104,13 @@ class Client:
 
     # ------------------------------------------------------------------------------------ users
     def users(self, page_size: int = 100) -> Iterator[UserOut]:
-        """Every user of this key's tenant, by id, fetched `page_size` at a time."""
-        offset = 0
-        while True:
-            page = self._send(calls.users(page_size, offset))
+        """Every user of this key's tenant, by id, fetched `page_size` at a time (each page after the last
+        user of the one before: users created or deleted meanwhile make none listed twice or skipped)."""
+        call: calls.Call[UserList] | None = calls.users(page_size)
+        while call is not None:
+            page = self._send(call)
             yield from page.users
-            offset += len(page.users)
-            if not page.users or offset >= page.total:
-                return
+            call = calls.next_users(page, call)
 
     def user(self, user_id: str) -> UserOut:
         return self._send(calls.user(user_id))
@@ -243,14 +243,12 @@ class AsyncClient:
             attempt += 1
 
     async def users(self, page_size: int = 100) -> AsyncIterator[UserOut]:
-        offset = 0
-        while True:
-            page = await self._send(calls.users(page_size, offset))
+        call: calls.Call[UserList] | None = calls.users(page_size)
+        while call is not None:
+            page = await self._send(call)
             for item in page.users:
                 yield item
-            offset += len(page.users)
-            if not page.users or offset >= page.total:
-                return
+            call = calls.next_users(page, call)
 
     async def user(self, user_id: str) -> UserOut:
         return await self._send(calls.user(user_id))

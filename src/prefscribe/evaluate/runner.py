@@ -7,7 +7,9 @@ Per run folder:
                   "gain_recovered": [{"benchmark", "variant", "model", "judge", "value"}, ...]}
   table.md       the summary as a markdown table
   accuracy.png   accuracy by setting (with 95% intervals)
-A rerun with the same arguments skips items already in items.jsonl; model replies are cached besides.
+  measured.jsonl the people the measured writer compared each profile with (writers.KeepsState), in order
+A rerun with the same arguments skips items already in items.jsonl; model replies are cached besides; a writer
+that keeps state reads it back, so a stopped run, resumed, writes the profiles an uninterrupted one writes.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from .settings import (
     plan_history,
     setting_order,
 )
-from .writers import ProfileWriter
+from .writers import KeepsState, ProfileWriter
 
 Advance = Callable[[int], None]
 
@@ -176,6 +178,8 @@ class Evaluation:
         self._users = {r.user_id: r for r in records}
         self._donors = {}
         self._remember_written_profiles()
+        if isinstance(self.inferrer, KeepsState):
+            self.inferrer.keep_state(cfg.out)
         done = _done_keys(self.items_path)
         models = (self.inferrer.writer, self.judge.backend.info.spec)
         for name in cfg.settings:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from ..cache import ResultCache
@@ -37,6 +38,16 @@ class ProfileWriter(Protocol):
                     pasts: Sequence[Profile | None] | None = None,
                     progress: Progress | None = None) -> list[list[Result]]:
         """For each history, one result per segment, each updating the previous profile."""
+
+
+@runtime_checkable
+class KeepsState(Protocol):
+    """A writer whose profiles depend on what it wrote before in the run (the measured writer compares each
+    user with everyone it measured): it keeps that in the run folder, so that a stopped run, resumed, writes
+    the profiles an uninterrupted one writes."""
+
+    def keep_state(self, folder: Path) -> None:
+        """Keep the state in `folder` from now on, and read back what an earlier run kept there."""
 
 
 @dataclass

@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from ..errors import InputError
+from ._population import Measured
 from ._scoring import Scored
 
 SHIPPED = files("prefscribe") / "measure" / "calibration"
@@ -57,7 +58,7 @@ class Calibration(BaseModel):
         Path(path).write_text(self.model_dump_json(indent=1) + "\n", encoding="utf-8")
 
 
-def population(people: Iterable[Iterable[Scored]], *, model: str, vocabulary: str, threshold: float = DEFAULT_THRESHOLD,
+def population(people: Iterable[Iterable[Measured | Scored]], *, model: str, vocabulary: str, threshold: float = DEFAULT_THRESHOLD,
                source: dict[str, object] | None = None) -> Calibration:
     """A table from the scored comparisons of many people (one iterable of comparisons per person)."""
     values: dict[str, list[list[float]]] = {}
@@ -65,7 +66,7 @@ def population(people: Iterable[Iterable[Scored]], *, model: str, vocabulary: st
         mine: dict[str, list[float]] = {}
         for item in person:
             for quality, s in item.scores.items():
-                mine.setdefault(f"{item.comparison.key}:{quality}", []).append(s)
+                mine.setdefault(f"{item.key}:{quality}", []).append(s)
         for name, scores in mine.items():
             values.setdefault(name, []).append(scores)
     stats = {name: _stats(groups) for name, groups in sorted(values.items())

@@ -43,6 +43,10 @@ class Scored:
     errors: list[str]
     prompt_tokens: int
 
+    @property
+    def key(self) -> str:
+        return self.comparison.key
+
 
 def score(calls: CachedCalls, vocabulary: Vocabulary, comparisons: Sequence[Comparison],
           progress: Progress | None = None) -> list[Scored]:

@@ -16,6 +16,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from ..cache import CachedCalls
@@ -25,6 +26,7 @@ from ..infer import InferJob, Inferrer, Result, check_past, profile_id
 from ..llm.base import Progress
 from ..schema import Evidence, InferenceFailure, Interaction, Profile, QualityEvidence, Usage
 from ._calibration import Calibration, QualityStats, base_model, population, shipped
+from ._population import Person, Population, person_digest, person_of
 from ._scoring import Comparison, Scored, score
 from ._vocabulary import NOUNS, Kept, Vocabulary
 
@@ -38,7 +40,8 @@ class MeasureConfig:
     calibration: a Calibration table; "shipped" (the package's table for the model, and for what it lacks, the
         people this writer has measured); or "run" (always the people this writer has measured: every call's,
         the current one included, at least MIN_PEOPLE). An evaluation that writes profiles in chunks thus
-        compares its second chunk with both.
+        compares its second chunk with both; it keeps them in its run folder (keep_state), so a resumed
+        evaluation compares each chunk with the people an uninterrupted one did.
     threshold: |z| from which a quality is stated; None takes the table's (chosen on dev data).
     max_qualities: at most this many statements, strongest first.
     max_comparisons: only the most recent comparisons of a history are measured (a long one is cut).
@@ -64,7 +67,12 @@ class MeasuredWriter(Inferrer):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.vocabulary = Vocabulary(self.prompts)
-        self._measured: dict[tuple, list[Scored]] = {}  # each person measured so far, by their comparisons
+        self._population = Population()  # each person measured so far, in order
+
+    def keep_state(self, folder: Path) -> None:
+        """Keep the people this writer measures in `folder` (measured.jsonl), and read back those an earlier
+        run kept there: an evaluation resumed in its run folder compares with whom the stopped one did."""
+        self._population.keep(Path(folder) / "measured.jsonl", self.writer)
 
     @property
     def writer(self) -> str:
@@ -85,10 +93,9 @@ class MeasuredWriter(Inferrer):
             scored.append(score(self._measure_calls, self.vocabulary, comparisons) if comparisons else [])
             if progress:
                 progress(1)
-        for comparisons, person in zip(plans, scored):
-            if person:
-                self._measured[tuple(comparisons)] = person
-        table = self._calibration(scored)
+        people = self._population.add([(person_digest(comparisons), person_of(person))
+                                       for comparisons, person in zip(plans, scored) if person])
+        table = self._calibration(scored, people)
         return [self._profile(job, user, table) if job.history else job.past
                 for job, user in zip(jobs, scored)]  # type: ignore[misc]
 
@@ -126,9 +133,9 @@ class MeasuredWriter(Inferrer):
         return user_rng(self.measure.seed, "reference", item.chosen).choice(sorted(set(pool)))
 
     # ------------------------------------------------------------------------------------ calibration
-    def _calibration(self, scored: list[list[Scored]]) -> Calibration:
-        """The table to compare with: the configured one, the package's, and the run's own people for what
-        those lack."""
+    def _calibration(self, scored: list[list[Scored]], measured: list[Person]) -> Calibration:
+        """The table to compare with: the configured one, the package's, and the people measured so far
+        (`measured`: this call's among them) for what those lack."""
         spec = self.backend.info.spec
         chosen = self.measure.calibration
         table = chosen if isinstance(chosen, Calibration) else (
@@ -141,14 +148,13 @@ class MeasuredWriter(Inferrer):
         missing = {key for key in needed if table is None or not table.covers(key)}
         if not missing:
             return table  # type: ignore[return-value]
-        measured = list(self._measured.values())
         people = len(measured)
         if people < MIN_PEOPLE:
             raise InputError(
                 f"no calibration for {spec} on {', '.join(sorted(missing))} comparisons (vocabulary "
                 f"{self.vocabulary.version}): build one with `prefscribe calibrate`, or profile at least "
                 f"{MIN_PEOPLE} people together to compare them with each other")
-        own = population([[s for s in person if s.comparison.key in missing] for person in measured], model=spec,
+        own = population([[m for m in person if m.key in missing] for person in measured], model=spec,
                          vocabulary=self.vocabulary.version, source={"from": "run", "people": people})
         if table is None:
             return own

@@ -94,8 +94,9 @@ class Store:
     def user(self, tenant_id: int, user_id: str) -> UserState | None:
         return self._users.user(tenant_id, user_id)
 
-    def list_users(self, tenant_id: int, limit: int = 100, offset: int = 0) -> tuple[int, list[UserState]]:
-        return self._users.list_users(tenant_id, limit, offset)
+    def list_users(self, tenant_id: int, limit: int = 100, offset: int = 0, after: str | None = None,
+                   before: str | None = None) -> tuple[int, list[UserState]]:
+        return self._users.list_users(tenant_id, limit, offset, after, before)
 
     def purge(self, tenant_id: int, user_id: str) -> dict[str, int]:
         return self._users.purge(tenant_id, user_id)

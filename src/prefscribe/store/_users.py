@@ -42,12 +42,24 @@ class Users:
             user = s.scalar(user_query(tenant_id, user_id))
             return user_state(user) if user else None
 
-    def list_users(self, tenant_id: int, limit: int = 100, offset: int = 0) -> tuple[int, list[UserState]]:
+    def list_users(self, tenant_id: int, limit: int = 100, offset: int = 0, after: str | None = None,
+                   before: str | None = None) -> tuple[int, list[UserState]]:
+        """The tenant's number of users, and `limit` of them by id: those after the id `after`, or the last
+        `limit` before the id `before` (a keyset: users created or deleted meanwhile shift nothing), each
+        skipping `offset` first (from the start alone, a user created or deleted before that position moves
+        the page: one is listed twice or never)."""
         with self.db.read() as s:
             total = s.scalar(select(func.count()).select_from(User).where(User.tenant_id == tenant_id))
-            users = s.scalars(select(User).where(User.tenant_id == tenant_id).order_by(User.external_id)
-                              .limit(limit).offset(offset)).all()
-            return total or 0, [user_state(u) for u in users]
+            # (tenant_id, external_id) is unique: the order is total, and the database's collation compares
+            # as it sorts, so a page starts right after (ends right before) the id given.
+            query = select(User).where(User.tenant_id == tenant_id)
+            if after is not None:
+                query = query.where(User.external_id > after)
+            if before is not None:
+                query = query.where(User.external_id < before)
+            order = User.external_id.desc() if before is not None else User.external_id
+            users = list(s.scalars(query.order_by(order).limit(limit).offset(offset)).all())
+            return total or 0, [user_state(u) for u in (users[::-1] if before is not None else users)]
 
     def purge(self, tenant_id: int, user_id: str) -> dict[str, int]:
         """Delete the user and every row of theirs. Returns the number of rows deleted per table."""

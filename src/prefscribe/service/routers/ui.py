@@ -32,6 +32,7 @@ templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent
 COOKIE = "prefscribe_key"
 LOGIN_COOKIE = "prefscribe_login"
 HISTORY_LIMIT = 50
+USERS_PAGE = 100
 
 
 def _when(value: str | None) -> str:
@@ -234,15 +235,42 @@ def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
 
 
 @router.get("/users", response_class=HTMLResponse)
-def users_page(request: Request, offset: str = "0", m: str | None = None) -> Response:
+def users_page(request: Request, offset: str = "0", after: str | None = None, before: str | None = None,
+               m: str | None = None) -> Response:
+    """A page of users by id. Next and previous start after the page's last user and end before its first
+    (`after`, `before`), so a person who deletes a user or sees one created misses none and sees none twice;
+    `offset` still opens a page from an older link."""
     signed = _signed_in(request)
     if isinstance(signed, Response):
         return signed
     tenant, key = signed
-    start = form_number(offset) or 0
-    total, users = _runtime(request).store.list_users(tenant.id, limit=100, offset=start)
+    store = _runtime(request).store
+    total, users, earlier, later = _users_page(store, tenant.id, form_number(offset) or 0, _place(after),
+                                               _place(before))
+    if not users and (after is not None or before is not None):  # turned past the end: the first page
+        total, users, earlier, later = _users_page(store, tenant.id, 0, None, None)
     return templates.TemplateResponse(request, "users.html", {
-        "tenant": tenant, "users": users, "total": total, "offset": start, "flash": flash(m), "csrf": _csrf(key)})
+        "tenant": tenant, "users": users, "total": total, "earlier": earlier, "later": later, "flash": flash(m),
+        "csrf": _csrf(key)})
+
+
+def _place(user_id: str | None) -> str | None:
+    """A user id from a link, as a place in the order (no database compares NUL)."""
+    return None if user_id is None else user_id.replace("\x00", "\ufffd")
+
+
+def _users_page(store: Store, tenant_id: int, offset: int, after: str | None, before: str | None):
+    """(total, the page's users, whether users come before them, whether users come after them). One user more
+    than the page is read in the direction turned, and one in the other."""
+    if before is not None:
+        total, users = store.list_users(tenant_id, USERS_PAGE + 1, before=before)
+        earlier, users = len(users) > USERS_PAGE, users[-USERS_PAGE:]
+        later = bool(users) and bool(store.list_users(tenant_id, 1, after=users[-1].user_id)[1])
+    else:
+        total, users = store.list_users(tenant_id, USERS_PAGE + 1, offset, after)
+        later, users = len(users) > USERS_PAGE, users[:USERS_PAGE]
+        earlier = bool(users) and bool(store.list_users(tenant_id, 1, before=users[0].user_id)[1])
+    return total, users, earlier, later
 
 
 @router.get("/users/{user_id}", response_class=HTMLResponse)

@@ -3,6 +3,7 @@ or import a whole user (docs/export.md)."""
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Annotated
 from urllib.parse import quote
@@ -23,12 +24,42 @@ def user_out(state: UserState) -> UserOut:
     return UserOut(**state.to_json())
 
 
+# A cursor is the last user id of a page, encoded so that clients treat it as a token (its form may change;
+# the version prefix lets a later service read the cursors this one gave).
+_CURSOR = "u1."
+CursorQuery = Annotated[str | None, Query(pattern=r"^u1\.[A-Za-z0-9_-]+$", max_length=1200,
+                                          description="The `next_cursor` of the page before: the page after it, "
+                                          "whatever was created or deleted meanwhile.")]
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_INT, description="Skip this many users (after the cursor when one is "
+                                   "given). Kept for older clients: a user created or deleted before the offset "
+                                   "moves the page; walk with `cursor`.")]
+
+
 @router.get("/users", response_model=UserList, summary="List users")
 def list_users(tenant: TenantDep, runtime: RuntimeDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-               offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0) -> UserList:
-    """This tenant's users, by id."""
-    total, users = runtime.store.list_users(tenant.id, limit, offset)
-    return UserList(total=total, users=[user_out(u) for u in users])
+               offset: OffsetQuery = 0, cursor: CursorQuery = None) -> UserList:
+    """This tenant's users, by id, a page at a time: follow `next_cursor` until it is null."""
+    after = read_cursor(cursor) if cursor is not None else None
+    # One more than asked: whether a next page exists is known without an empty last page.
+    total, users = runtime.store.list_users(tenant.id, limit + 1, offset, after)
+    more, users = len(users) > limit, users[:limit]
+    return UserList(total=total, users=[user_out(u) for u in users],
+                    next_cursor=user_cursor(users[-1].user_id) if more else None)
+
+
+def user_cursor(user_id: str) -> str:
+    return _CURSOR + base64.urlsafe_b64encode(user_id.encode()).decode().rstrip("=")
+
+
+def read_cursor(cursor: str) -> str:
+    """The text a cursor continues after. Every text is a place in the order of user ids, so a cursor the
+    service did not give (the schema's pattern lets through only this alphabet) starts the page at some place
+    among the tenant's own users rather than failing: a dangling last character is dropped, bytes that are not
+    UTF-8 are read as U+FFFD, and NUL (no database compares it) as well."""
+    body = cursor.removeprefix(_CURSOR)
+    body = body[:-1] if len(body) % 4 == 1 else body
+    text = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("utf-8", errors="replace")
+    return text.replace("\x00", "\ufffd")
 
 
 @router.get("/users/{user_id}", response_model=UserOut, summary="One user's state", responses=errors(404))
