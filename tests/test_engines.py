@@ -14,6 +14,8 @@ from prefscribe.judge import ChoiceTask, Judge
 from prefscribe.llm import Sampling
 from prefscribe.llm.hf import HFBackend
 
+from .watching import check_cancelling, check_no_cut_off_reply_is_cached, check_streaming
+
 
 @dataclass(frozen=True)
 class Engine:
@@ -151,6 +153,22 @@ def test_sampling_samples_honours_min_new_tokens_and_repeats_where_seeded(engine
         assert set(again) == {first[0].text}
     else:  # samples differ run to run (the reply cache is what makes reruns repeat), but they are samples
         assert len(set(again)) > 1
+
+
+def test_a_watch_hears_each_reply_as_it_is_decoded(engines):
+    _, f32, _ = engines
+    check_streaming(f32, CONVERSATIONS)
+
+
+def test_a_cancelled_watch_stops_the_decode_loop_and_caches_nothing(engine, engines, monkeypatch, tmp_path):
+    case, _ = engine
+    _, f32, _ = engines
+    calls = []
+    if case.forward is not None:  # the forward passes counted where they are ours; CTranslate2 by its tokens
+        forward = getattr(f32, case.forward)
+        monkeypatch.setattr(f32, case.forward, lambda *args: calls.append(1) or forward(*args))
+    check_cancelling(f32, CONVERSATIONS, (lambda: len(calls)) if case.forward else None)
+    check_no_cut_off_reply_is_cached(f32, CONVERSATIONS, tmp_path)
 
 
 def test_the_judge_reads_the_same_choice_through_either_engine(engines):

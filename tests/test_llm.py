@@ -12,6 +12,7 @@ from prefscribe.prompts import JUDGE_OPTIONS, JUDGE_PREFILL, get_prompts
 from prefscribe.schema import InferenceFailure, Interaction, Profile
 
 from .openai_server import ServerThread, build_app
+from .watching import check_cancelling, check_no_cut_off_reply_is_cached, check_streaming
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -88,6 +89,21 @@ def test_generate_batches_and_counts_tokens(tiny_backend):
     for conv, c in zip(prompts, batched):
         assert c.prompt_tokens == tiny_backend.count_tokens(tiny_backend.render(conv))
         assert 0 <= c.completion_tokens <= 8 and c.finish_reason in ("stop", "length")
+
+
+def test_the_torch_path_streams_to_a_watch_and_stops_when_it_is_cancelled(tiny_backend, tmp_path):
+    prompts = [[{"role": "user", "content": "Which item would this user prefer? Science fiction movies."}],
+               [{"role": "system", "content": "Answer only with JSON."},
+                {"role": "user", "content": "Explain how vaccines work. Why is the sky blue? Recommend a movie."}],
+               [{"role": "user", "content": "The user prefers short, practical answers."}]]
+    check_streaming(tiny_backend, prompts)
+    forwards = []  # the model's forward passes: one per decode step
+    hook = tiny_backend.model.register_forward_hook(lambda *_: forwards.append(1))
+    try:
+        check_cancelling(tiny_backend, prompts, lambda: len(forwards))
+    finally:
+        hook.remove()
+    check_no_cut_off_reply_is_cached(tiny_backend, prompts, tmp_path)
 
 
 @pytest.mark.parametrize("token, outcome", [(".", "profile"), ("a", "failure")])

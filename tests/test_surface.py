@@ -25,7 +25,7 @@ SURFACE = {
         "ModelUnavailable", "NotFound", "RateLimited", "ServerError", "ServiceUnreachable"],
     "prefscribe.llm": [
         "Backend", "BackendInfo", "Completion", "Conversation", "DEFAULT_SPEC", "GREEDY", "Message", "ModelSpec",
-        "OptionScores", "Sampling", "load_backend", "parse_spec", "register"],
+        "OptionScores", "Sampling", "Watch", "generate_watched", "load_backend", "parse_spec", "register"],
     "prefscribe.prompts": [
         "JUDGE_OPTIONS", "JUDGE_PREFILL", "ParseFailure", "ParsedProfile", "PromptSet", "RenderedHistory", "Style",
         "clip_item", "get_prompts", "parse_profile", "parse_selection"],

@@ -3,7 +3,7 @@ layer every role goes through.
 
 Keys hash everything that determines a reply (role, model spec, prompt version, sampling, the messages), so a
 rerun or a resumed evaluation costs nothing and any change to those makes a new entry. Failed calls are
-returned to the caller and never cached.
+returned to the caller and never cached, and so is a cancelled one (it raises: llm.Watch).
 """
 
 from __future__ import annotations
@@ -20,7 +20,17 @@ from typing import Any, Literal
 
 from platformdirs import user_cache_dir
 
-from .llm.base import Backend, BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling
+from .llm.base import (
+    Backend,
+    BackendInfo,
+    Completion,
+    Conversation,
+    OptionScores,
+    Progress,
+    Sampling,
+    Watch,
+    generate_watched,
+)
 
 UserCache = Literal["user"]
 USER_CACHE: UserCache = "user"  # "the default cache in the user cache dir", as a default argument
@@ -104,15 +114,24 @@ class CachedCalls:
         return self.key(role, messages, sampling=sampling.__dict__, **(key_parts or {}))
 
     def generate(self, prompts: Sequence[Conversation], sampling: Sampling, *, role: str,
-                 progress: Progress | None = None, key_parts: Mapping[str, Any] | None = None) -> list[Completion]:
-        """One completion per prompt. `key_parts`: more of what determines the reply (e.g. the profile style)."""
+                 progress: Progress | None = None, key_parts: Mapping[str, Any] | None = None,
+                 watch: Watch | None = None) -> list[Completion]:
+        """One completion per prompt. `key_parts`: more of what determines the reply (e.g. the profile style).
+        `watch`: told each reply's text (a cached one whole, first) and able to cancel the call; a cancelled
+        call raises GenerationCancelled and caches nothing."""
         keys = [self.generation_key(role, p, sampling, key_parts) for p in prompts]
         out: list[Completion | None] = [self._get(k, Completion) for k in keys]
         todo = [i for i, hit in enumerate(out) if hit is None]
         if progress and len(todo) < len(prompts):
             progress(len(prompts) - len(todo))
+        if watch is not None and watch.on_text:
+            for i, hit in enumerate(out):
+                if hit is not None and hit.text:
+                    watch.on_text(i, hit.text)
         if todo:
-            fresh = self.backend.generate([prompts[i] for i in todo], sampling, progress)
+            asked = [prompts[i] for i in todo]
+            fresh = (self.backend.generate(asked, sampling, progress) if watch is None
+                     else _generate_renumbered(self.backend, asked, sampling, watch, todo, progress))
             for i, completion in zip(todo, fresh):
                 out[i] = completion
                 if completion.finish_reason != "error":
@@ -153,3 +172,15 @@ class CachedCalls:
     def _put(self, key: str, value: Any) -> None:
         if self.cache is not None:
             self.cache.put(key, value)
+
+
+def _generate_renumbered(backend: Backend, prompts: list[Conversation], sampling: Sampling, watch: Watch,
+                         indices: list[int], progress: Progress | None) -> list[Completion]:
+    """generate_watched on the prompts that missed the cache, telling `watch` their text under the caller's
+    indices (`indices[i]` for the i-th prompt asked)."""
+    told = watch.on_text
+    inner = Watch(on_text=(lambda i, text: told(indices[i], text)) if told else None, cancel=watch.cancel)
+    try:
+        return generate_watched(backend, prompts, sampling, inner, progress)
+    finally:
+        watch.tokens += inner.tokens

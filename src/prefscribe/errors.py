@@ -37,6 +37,11 @@ class BackendError(PrefscribeError):
     """A model call that failed after retries (server error, timeout)."""
 
 
+class GenerationCancelled(PrefscribeError):
+    """A generation stopped because its caller asked (`llm.Watch.cancel`): what it had written is not a reply, so
+    it is returned to no one and cached nowhere."""
+
+
 class NotFoundError(PrefscribeError, LookupError):
     """No such record. Another tenant's record gets the same error, so nothing leaks across tenants."""
 

@@ -5,6 +5,8 @@ upstream failures come back as OpenAI-shaped 502/504 errors."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import httpx
 import openai
@@ -12,11 +14,13 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from prefscribe.llm import load_backend
 from prefscribe.schema import Interaction
 from prefscribe.service import create_app
 from prefscribe.store import Store
 
 from ..openai_server import ServerThread, build_app
+from ..tiny_model import rewired_to_write
 from .conftest import free_port, items, make_settings, wait_for
 from .scripted import ScriptedBackend
 
@@ -190,11 +194,117 @@ def test_a_local_model_upstream_streams_the_same_reply(proxy, tiny_model_dir):
     _with_profile(store, "u1", "Prefers terse answers.")
     client = _openai(url, key)
     assert [m.id for m in client.models.list()] == [spec]
-    ask = dict(model=spec, user="u1", max_tokens=12, temperature=0.0, messages=[{"role": "user", "content": "Hi"}])
+    # Greedy, and long enough for the random model to end its reply itself.
+    ask = {"model": spec, "user": "u1", "max_tokens": 60, "temperature": 0.0,
+           "messages": [{"role": "user", "content": "Hi"}]}
     whole = client.chat.completions.create(**ask)
-    pieces = [c.choices[0].delta.content or "" for c in client.chat.completions.create(**ask, stream=True)]
-    assert whole.choices[0].message.content == "".join(pieces) and whole.usage.completion_tokens > 0
-    assert whole.model_extra["prefscribe"]["profile_version"] == 1
+    chunks = list(client.chat.completions.create(**ask, stream=True))
+    pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert whole.choices[0].message.content == "".join(pieces) and len(pieces) > 1
+    assert chunks[-1].choices[0].finish_reason == whole.choices[0].finish_reason
+    assert whole.usage.completion_tokens > 0 and whole.model_extra["prefscribe"]["profile_version"] == 1
+
+
+class Steps:
+    """The decode steps of a local torch model, counted by a forward hook (one forward pass a step). At step
+    `hold_at` the generation waits for `release` (20 s at most), so a test acts while it is known to be running;
+    `pace` seconds a step make the tiny model as slow as a real one on a CPU."""
+
+    def __init__(self, model, hold_at: int = 0, pace: float = 0.0) -> None:
+        self.count, self.hold_at, self.pace = 0, hold_at, pace
+        self.release = threading.Event()
+        self._hook = model.register_forward_hook(self._step)
+
+    def _step(self, *_) -> None:
+        self.count += 1
+        if self.count == self.hold_at:
+            self.release.wait(20)
+        time.sleep(self.pace)
+
+    def close(self) -> None:
+        self.release.set()
+        self._hook.remove()
+
+
+@pytest.fixture(scope="module")
+def writes_user(tiny_model_dir, tmp_path_factory):
+    """The tiny model rewired to write " user" for ever: every reply runs to max_tokens."""
+    return rewired_to_write(tiny_model_dir, tmp_path_factory.mktemp("rewired") / "user", "Ġuser")
+
+
+@pytest.fixture
+def local_chat(db_url, live_server, writes_user):
+    """(spec, start(**settings) -> (URL, key, the Steps of the chat model, wait(): until no generation holds the
+    model)) for a live server whose chat model is `writes_user`."""
+    spec = f"hf:{writes_user}"
+    opened = []
+
+    def start(**settings):
+        store = Store(db_url)
+        app = create_app(make_settings(db_url, chat_model=spec, **settings), store=store, backend=ScriptedBackend())
+        url = live_server(app)
+        key, _ = store.create_key("tenant-a")
+        steps = Steps(load_backend(spec).model)  # the backend the server loads: one per spec in a process
+        opened.append((store, steps))
+
+        def wait() -> None:  # a generation holds the chat model's runtime (one call at a time) until it ends
+            with app.state.runtime.chat.upstream.models.use():
+                pass
+        return url, key, steps, wait
+
+    yield spec, start
+    for store, steps in opened:
+        steps.close()
+        store.close()
+
+
+def _ask_local(spec: str, max_tokens: int, stream: bool) -> dict:
+    return {"model": spec, "user": "u1", "max_tokens": max_tokens, "temperature": 0.0, "stream": stream,
+            "messages": [{"role": "user", "content": "Tell me a long story"}]}
+
+
+def test_a_local_model_streams_its_tokens_as_they_are_decoded(local_chat):
+    spec, begin = local_chat
+    url, key, steps, _ = begin()
+    steps.hold_at = 10  # the generation waits at its 10th step until the client has two pieces
+    pieces, steps_then = [], None
+    for chunk in _openai(url, key).chat.completions.create(**_ask_local(spec, 40, stream=True)):
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces.append(chunk.choices[0].delta.content)
+            if len(pieces) == 2:
+                steps_then = steps.count
+                steps.release.set()
+    assert steps_then is not None and steps_then <= 10 < steps.count == 40  # two pieces before the 10th step
+    assert "".join(pieces) == " user" * 40 and len(pieces) > 2
+
+
+def test_a_client_that_leaves_a_local_stream_stops_the_generation(local_chat):
+    spec, begin = local_chat
+    url, key, steps, wait = begin()
+    steps.pace = 0.005
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=_ask_local(spec, 2000, stream=True), timeout=30,
+                      headers={"Authorization": f"Bearer {key}"}) as response:
+        for line in response.iter_lines():
+            chunk = json.loads(line[5:]) if line.startswith("data:") else {}
+            if chunk.get("choices") and chunk["choices"][0]["delta"].get("content"):
+                break  # one piece of text, then the client goes away
+    wait()
+    assert 0 < steps.count < 100, steps.count  # of 2000
+    # What was cut off is no reply: nothing kept to take feedback on.
+    assert _feedback(url, key, completion_id=chunk["id"], rating="good").status_code == 404
+
+
+def test_a_local_generation_past_the_timeout_is_a_504_and_stops(local_chat):
+    spec, begin = local_chat
+    url, key, steps, wait = begin(chat_timeout_seconds=1.0)
+    steps.hold_at = 3  # the generation waits at its 3rd step until the client has its answer
+    with pytest.raises(openai.APIStatusError) as failed:
+        _openai(url, key).chat.completions.create(**_ask_local(spec, 2000, stream=False))
+    assert failed.value.status_code == 504 and failed.value.code == "upstream_timeout"
+    assert "Traceback" not in failed.value.response.text
+    steps.release.set()
+    wait()
+    assert steps.count <= 4, steps.count  # the step it waited in, and no more
 
 
 def _feedback(url: str, key: str, **body) -> httpx.Response:

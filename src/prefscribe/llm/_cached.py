@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ._chat import ChatTokenizer
+from ._decoding import Decoding
 from ._prefix import common_prefix_length, prefix_groups
 from ._sampling import log_softmax
-from .base import Completion, Conversation, OptionScores, Progress, Sampling
+from .base import Completion, Conversation, OptionScores, Progress, Sampling, Watch
 
 
 class CachedEngine(ChatTokenizer):
@@ -27,19 +28,23 @@ class CachedEngine(ChatTokenizer):
         `keep`, and the grown cache."""
         raise NotImplementedError
 
-    def _generate_batch(self, rows: list[list[int]], sampling: Sampling) -> list[list[int]]:
-        """New tokens for each prompt of a batch."""
+    def _generate_batch(self, rows: list[list[int]], sampling: Sampling, decoding: Decoding) -> list[list[int]]:
+        """New tokens for each prompt of a batch. The decode loop calls `decoding.step` with each step's tokens
+        and stops when it says so."""
         raise NotImplementedError
 
     # ---------------------------------------------------------------------------------------- generate
-    def generate(self, prompts: Sequence[Conversation], sampling: Sampling,
-                 progress: Progress | None = None) -> list[Completion]:
+    def generate(self, prompts: Sequence[Conversation], sampling: Sampling, progress: Progress | None = None,
+                 watch: Watch | None = None) -> list[Completion]:
         encoded = [self._encode(self.render(p)) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))  # similar lengths pad less
         results: list[Completion | None] = [None] * len(prompts)
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
-            for i, new in zip(batch, self._generate_batch([encoded[i] for i in batch], sampling)):
+            decoding = Decoding(self.tokenizer, watch, batch, self.eos_ids)
+            news = self._generate_batch([encoded[i] for i in batch], sampling, decoding)
+            decoding.finish()
+            for i, new in zip(batch, news):
                 results[i] = self._completion(new, len(encoded[i]), self.eos_ids)
             if progress:
                 progress(len(batch))

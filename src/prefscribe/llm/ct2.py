@@ -15,8 +15,9 @@ from pathlib import Path
 
 from ..errors import ModelUnavailableError
 from ._chat import ChatTokenizer
+from ._decoding import Decoding
 from ._engine import TOKENIZER_DIR, EngineInfo, copy_tokenizer, runtime, threads, token_ids
-from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling
+from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling, Watch
 
 QUANTIZATION = "int8"  # int8 weights, float32 activations: what this CPU build runs fastest (measured)
 # Rows x tokens per forward pass that returns full-vocabulary log-probabilities: each position costs
@@ -56,7 +57,7 @@ class CT2Backend(ChatTokenizer):
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.eos_ids = sorted({*eos_ids, tokenizer.eos_token_id} - {None})
-        self.info = BackendInfo(spec=spec, thinks=thinks, context_window=context_window)
+        self.info = BackendInfo(spec=spec, thinks=thinks, context_window=context_window, streams=True)
 
     @classmethod
     def from_path(cls, path: str | Path, *, spec: str, tokenizer_path: str | Path | None = None,
@@ -79,8 +80,8 @@ class CT2Backend(ChatTokenizer):
         return self.tokenizer.convert_ids_to_tokens(ids)
 
     # ---------------------------------------------------------------------------------------- generate
-    def generate(self, prompts: Sequence[Conversation], sampling: Sampling,
-                 progress: Progress | None = None) -> list[Completion]:
+    def generate(self, prompts: Sequence[Conversation], sampling: Sampling, progress: Progress | None = None,
+                 watch: Watch | None = None) -> list[Completion]:
         ct2 = _ctranslate2()
         encoded = [self._encode(self.render(p)) for p in prompts]
         # CTranslate2 forwards a batch's prompts at once only up to the shortest one and feeds the rest
@@ -99,7 +100,10 @@ class CT2Backend(ChatTokenizer):
         ct2.set_random_seed(sampling.seed)
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
-            outputs = self.generator.generate_batch([self._tokens(encoded[i]) for i in batch], **options)
+            decoding = Decoding(self.tokenizer, watch, batch, self.eos_ids)
+            watched = {"callback": _token_callback(decoding)} if watch is not None else {}  # none unwatched
+            outputs = self.generator.generate_batch([self._tokens(encoded[i]) for i in batch], **options, **watched)
+            decoding.finish()
             for i, output in zip(batch, outputs):
                 new = output.sequences_ids[0]
                 stopped = len(new) < sampling.max_new_tokens
@@ -137,6 +141,11 @@ class CT2Backend(ChatTokenizer):
         # score_batch gives log p(token t | tokens < t) for t = 1..n-1: the continuation is the tail.
         return [float(sum(out.log_probs[len(out.log_probs) - len(c):])) for (_, c), out in zip(rows, outputs)]
 
+
+
+def _token_callback(decoding: Decoding):
+    """CTranslate2's callback, called with every token of each batch index; True stops that index."""
+    return lambda step: decoding.step([step.token_id], [step.batch_id])
 
 
 def load(path: str | Path, *, spec: str, context_window: int) -> CT2Backend:

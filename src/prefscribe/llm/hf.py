@@ -10,9 +10,10 @@ from pathlib import Path
 from ..errors import ModelUnavailableError
 from ._chat import ChatTokenizer
 from ._cpu import cpu_class
+from ._decoding import Decoding
 from ._engine import threads, token_ids
 from ._prefix import common_prefix_length, prefix_groups
-from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling
+from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling, Watch
 
 
 def _torch():
@@ -58,7 +59,7 @@ class HFBackend(ChatTokenizer):
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         window = context_window or getattr(model.config, "max_position_embeddings", 8192)
-        self.info = BackendInfo(spec=spec, thinks=thinks, context_window=int(window))
+        self.info = BackendInfo(spec=spec, thinks=thinks, context_window=int(window), streams=True)
 
     @classmethod
     def from_path(cls, path: str | Path, *, spec: str | None = None, dtype: str = "auto", **kwargs) -> HFBackend:
@@ -80,8 +81,8 @@ class HFBackend(ChatTokenizer):
         return cls(model, tokenizer, spec=spec or f"hf:{path}+{torch_engine(dtype)}", **kwargs)
 
     # ---------------------------------------------------------------------------------------- generate
-    def generate(self, prompts: Sequence[Conversation], sampling: Sampling,
-                 progress: Progress | None = None) -> list[Completion]:
+    def generate(self, prompts: Sequence[Conversation], sampling: Sampling, progress: Progress | None = None,
+                 watch: Watch | None = None) -> list[Completion]:
         torch = _torch()
         encoded = [self._encode(self.render(p)) for p in prompts]
         # Batches of similar length waste less compute on padding.
@@ -104,8 +105,12 @@ class HFBackend(ChatTokenizer):
                               top_k=sampling.top_k or None)
             else:
                 kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            decoding = Decoding(self.tokenizer, watch, batch, eos)
+            if watch is not None:
+                kwargs["stopping_criteria"] = _watched(decoding)
             with torch.inference_mode():
                 out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+            decoding.finish()
             for row, i in enumerate(batch):
                 results[i] = self._completion(out[row, width:].tolist(), len(encoded[i]), eos)
             if progress:
@@ -251,6 +256,20 @@ class HFBackend(ChatTokenizer):
                     logprobs = torch.log_softmax(head(states).float(), dim=-1)
                     scores.append(float(logprobs[torch.arange(len(cont)), torch.tensor(cont)].sum()))
         return scores
+
+
+def _watched(decoding: Decoding):
+    """Stopping criteria that show transformers' decode loop to `decoding` after every token (the check it
+    already makes between steps) and stop every row once the watch is cancelled."""
+    torch = _torch()
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Watched(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            stop = decoding.step(input_ids[:, -1].tolist())
+            return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([Watched()])
 
 
 @contextmanager

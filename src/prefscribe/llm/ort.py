@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..errors import ModelUnavailableError
 from ._cached import CachedEngine
+from ._decoding import Decoding
 from ._engine import TOKENIZER_DIR, EngineInfo, copy_tokenizer, runtime, threads, token_ids
 from ._sampling import pick, rngs_for
 from .base import BackendInfo, Sampling
@@ -68,7 +69,7 @@ class ORTBackend(CachedEngine):
         self.batch_size = batch_size
         self.eos_ids = sorted({*eos_ids, tokenizer.eos_token_id} - {None})
         self.pad_id = pad_id
-        self.info = BackendInfo(spec=spec, thinks=thinks, context_window=context_window)
+        self.info = BackendInfo(spec=spec, thinks=thinks, context_window=context_window, streams=True)
         self._inputs = {i.name for i in session.get_inputs()}
 
     @classmethod
@@ -126,7 +127,7 @@ class ORTBackend(CachedEngine):
         logits, present = self._run([tokens], [past[0].shape[2] + len(tokens)], past)
         return logits[:, keep], present
 
-    def _generate_batch(self, rows: list[list[int]], sampling: Sampling) -> list[list[int]]:
+    def _generate_batch(self, rows: list[list[int]], sampling: Sampling, decoding: Decoding) -> list[list[int]]:
         import numpy as np
 
         # Each prompt alone (no padding in its cache, and only one prompt's logits in memory at a time) ...
@@ -152,7 +153,7 @@ class ORTBackend(CachedEngine):
             for row, token in zip(active, tokens):
                 new[row].append(int(token))
             going = ~np.isin(tokens, self.eos_ids)
-            if not going.any() or step + 1 == sampling.max_new_tokens:
+            if decoding.step(tokens, active) or not going.any() or step + 1 == sampling.max_new_tokens:
                 break
             if not going.all():  # finished rows leave the batch
                 active, tokens, lengths = active[going], tokens[going], lengths[going]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import ModelUnavailableError
 from ._cached import CachedEngine
+from ._decoding import Decoding
 from ._engine import TOKENIZER_DIR, EngineInfo, copy_tokenizer, runtime, threads, token_ids
 from ._sampling import pick, rngs_for
 from .base import BackendInfo, Sampling
@@ -148,7 +149,7 @@ class OVBackend(CachedEngine):
         self.batch_size = batch_size
         self.eos_ids = sorted({*eos_ids, tokenizer.eos_token_id} - {None})
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_ids[0]
-        self.info = BackendInfo(spec=spec, thinks=thinks, context_window=context_window)
+        self.info = BackendInfo(spec=spec, thinks=thinks, context_window=context_window, streams=True)
 
     @classmethod
     def from_path(cls, path: str | Path, *, spec: str, **kwargs) -> OVBackend:
@@ -189,7 +190,7 @@ class OVBackend(CachedEngine):
         return self._forward([tokens], [[1] * (start + len(tokens))], [list(range(start, start + len(tokens)))],
                              keep, past)
 
-    def _generate_batch(self, rows: list[list[int]], sampling: Sampling) -> list[list[int]]:
+    def _generate_batch(self, rows: list[list[int]], sampling: Sampling, decoding: Decoding) -> list[list[int]]:
         import numpy as np
 
         rngs = rngs_for(len(rows), sampling.seed)
@@ -211,7 +212,7 @@ class OVBackend(CachedEngine):
                 if not done[row]:
                     new[row].append(int(token))
             done |= np.isin(tokens, self.eos_ids)
-            if done.all() or step + 1 == sampling.max_new_tokens:
+            if decoding.step(tokens) or done.all() or step + 1 == sampling.max_new_tokens:
                 break
             mask = np.concatenate([mask, np.ones((len(rows), 1), dtype=mask.dtype)], axis=1)
             positions = positions[:, -1:] + 1

@@ -3,32 +3,35 @@ memory of recent completions that /v1/feedback turns into interactions.
 
 A server upstream (`openai:<model>@<url>`) gets the request as the client sent it (the profile added, the
 model renamed) and streams back through this process, so a client that goes away closes the upstream
-request too. A local upstream (`embedded`, `hf:`) writes the whole reply with the backend's `generate`, one
-call at a time (the model is shared with the update worker), then streams it in pieces.
+request too. A local upstream (`embedded`, `hf:`) generates on a worker thread, one call at a time (the model is
+shared with the update worker), streams the tokens as they are decoded, and a client that goes away (or the
+timeout) stops the generation (llm.Watch).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from fastapi.concurrency import run_in_threadpool
 
 from ..errors import PrefscribeError
-from ..llm import Sampling, parse_spec
+from ..llm import Completion, Sampling, Watch, generate_watched, parse_spec
 from ..updates import ModelRuntime
 from .openai_schemas import UpstreamChunk
 
 DEFAULT_MAX_TOKENS = 512
+log = logging.getLogger("prefscribe.service")
 
 
 class UpstreamError(PrefscribeError):
@@ -106,50 +109,102 @@ class ServerUpstream:
 
 
 class LocalUpstream:
-    """A model in this process (embedded, hf): the reply is generated whole, then sent."""
+    """A model in this process (embedded, hf). Its generation runs on a worker thread, one call at a time (the
+    model is shared with the update worker), and says the reply's text as it is decoded; a reply given up on (a
+    client gone, the timeout) cancels it within a decode step."""
 
     def __init__(self, spec: str, models: ModelRuntime, timeout: float) -> None:
         self.name, self.models, self.timeout = upstream_name(spec), models, timeout
 
-    def _generate(self, messages: list[dict], sampling: Sampling):
-        with self.models.use() as backend:
-            return backend.generate([messages], sampling)[0]
+    def _timed_out(self) -> UpstreamError:
+        return UpstreamError(504, "upstream_timeout", f"the model did not answer within {self.timeout:g} s: "
+                             "try again, or ask for fewer tokens")
 
-    async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _generate(self, messages: list[dict], sampling: Sampling, watch: Watch) -> Completion:
+        with self.models.use() as backend:
+            watch.stop_if_cancelled()  # given up on while it waited for the model
+            return generate_watched(backend, [messages], sampling, watch)[0]
+
+    async def _reply(self, body: dict[str, Any], *, stream: bool) -> AsyncIterator[str | Completion]:
+        """The reply's text in pieces as it is decoded (only when `stream`), then its Completion. Leaving this
+        generator early cancels the generation. Streaming, `timeout` bounds each wait for the next piece (as a
+        server upstream's read timeout does); otherwise the whole reply."""
         sampling = Sampling(max_new_tokens=int(body.get("max_completion_tokens") or body.get("max_tokens")
                                                or DEFAULT_MAX_TOKENS),
                             temperature=float(body.get("temperature", 0.7)), top_p=float(body.get("top_p", 0.95)),
                             seed=int(body.get("seed") or 0))
         messages = [{"role": m["role"], "content": text_of(m.get("content"))} for m in body["messages"]]
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[str | None] = asyncio.Queue()  # None: the generation ended (its future says how)
+
+        def said(_: int, text: str) -> None:  # on the generating thread
+            if not watch.cancel.is_set():
+                loop.call_soon_threadsafe(pieces.put_nowait, text)
+
+        def ended(future: asyncio.Future) -> None:
+            if not future.cancelled():
+                future.exception()  # seen here, so a generation given up on logs no "never retrieved"
+            pieces.put_nowait(None)
+
+        watch = Watch(on_text=said if stream else None)
+        generation = loop.run_in_executor(None, self._generate, messages, sampling, watch)
+        generation.add_done_callback(ended)
+        deadline = loop.time() + self.timeout
         try:
-            # A local generation cannot be interrupted: past the timeout the answer is a 504 and the
-            # generation finishes unseen.
-            completion = await asyncio.wait_for(run_in_threadpool(self._generate, messages, sampling), self.timeout)
+            while True:
+                if stream:
+                    deadline = loop.time() + self.timeout
+                piece = await asyncio.wait_for(pieces.get(), max(0.0, deadline - loop.time()))
+                if piece is None:
+                    break
+                yield piece
+            completion = generation.result()
         except TimeoutError:
-            raise UpstreamError(504, "upstream_timeout", f"the model did not answer within {self.timeout:g} s: "
-                                "try again, or ask for fewer tokens") from None
+            raise self._timed_out() from None
         except PrefscribeError as exc:
             raise UpstreamError(502, "upstream_unavailable", "the model cannot be loaded right now: try again "
                                 "later") from exc
+        except Exception as exc:  # the model's own failure: logged here, a 502 without detail for the client
+            log.error("the local chat model failed", exc_info=exc)
+            raise UpstreamError(502, "upstream_error", "the model call failed: try again later") from exc
+        finally:
+            if not generation.done():
+                watch.cancel.set()
+                log.info("chat generation cancelled after %d tokens", watch.tokens)
         if completion.finish_reason == "error":
             raise UpstreamError(502, "upstream_error", "the model call failed: try again later")
+        yield completion
+
+    @staticmethod
+    def _usage(completion: Completion) -> dict[str, int]:
+        return {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
+                "total_tokens": completion.prompt_tokens + completion.completion_tokens}
+
+    async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        async with aclosing(self._reply(body, stream=False)) as reply:
+            completion = [item async for item in reply][-1]
+        assert isinstance(completion, Completion)
         return {"id": "local", "object": "chat.completion", "created": int(time.time()), "model": self.name,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": completion.text},
                              "finish_reason": completion.finish_reason}],
-                "usage": {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
-                          "total_tokens": completion.prompt_tokens + completion.completion_tokens}}
+                "usage": self._usage(completion)}
 
     async def stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        whole = await self.complete(body)
-        choice = whole["choices"][0]
-        base = {"id": whole["id"], "object": "chat.completion.chunk", "created": whole["created"],
-                "model": self.name}
-        yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                    "finish_reason": None}]}
-        for piece in re.findall(r"\s*\S+\s*|\s+", choice["message"]["content"]):
-            yield {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
-        yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}],
-               "usage": whole["usage"]}
+        """Chunks as the tokens come; the first once the model has written something (so a failure before
+        that is still a 502/504 status); closing this generator cancels the generation."""
+        base = {"id": "local", "object": "chat.completion.chunk", "created": int(time.time()), "model": self.name}
+        started = False
+        async with aclosing(self._reply(body, stream=True)) as reply:
+            async for item in reply:
+                if not started:
+                    started = True
+                    yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                                "finish_reason": None}]}
+                if isinstance(item, str):
+                    yield {**base, "choices": [{"index": 0, "delta": {"content": item}, "finish_reason": None}]}
+                else:
+                    yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": item.finish_reason}],
+                           "usage": self._usage(item)}
 
     async def aclose(self) -> None:
         return None

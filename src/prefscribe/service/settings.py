@@ -25,7 +25,8 @@ class Settings(BaseSettings, UpdateConfig):
       several server processes sit behind one address).
     chat_model: the model spec behind the OpenAI-compatible /v1/chat/completions (default: `model`).
     chat_anonymous: a chat request that names no user passes through without a profile (default: 400).
-    chat_timeout_seconds: how long a chat completion may take upstream before the answer is a 504.
+    chat_timeout_seconds: how long a chat completion may take upstream before the answer is a 504 (streaming:
+      the longest wait for the next token); a local model stops generating then.
     chat_memory_per_tenant / chat_memory_seconds: the completions kept for /v1/feedback, per tenant: the
       latest this many, for this long, in the memory of the process that served them.
     """
