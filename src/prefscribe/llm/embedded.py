@@ -59,11 +59,14 @@ DEFAULT_SIZE = "1.5b"
 # bf16 is fast only where the CPU multiplies bf16 natively (AVX-512 BF16 or AMX): on an AVX2-only AMD EPYC
 # the 1.5B read prompts at 7 tokens/s in bf16 against 33 in float32 (docs/results/engines.md). So the default
 # follows the CPU's class (_cpu.cpu_class, which honours the runtimes' ISA overrides): "torch" where bf16 is
-# native; elsewhere the fastest engine that qualifies (bench/bench_engines.py --controls), "torch-fp32" until one
-# is measured to. PREFSCRIBE_ENGINE or a spec suffix (`embedded:1.5b+ort`) picks one; the engine is part of every
-# cache key, so their results never mix.
+# native; elsewhere the fastest engine that qualifies (bench/bench_engines.py --controls): "ort", whose int4
+# weights decode at the memory-bandwidth floor and which qualified against float32 torch on an AVX2-only EPYC
+# (2026-12-05: 93% of 60 decisions alike, every control within its interval). AVX-512 CPUs without bf16 take it
+# too (not measured there: its lead is decoding, which is bandwidth-bound on any CPU); a CPU without AVX2 keeps
+# float32 torch. PREFSCRIBE_ENGINE or a spec suffix (`embedded:1.5b+torch-fp32`) picks one; the engine is part of
+# every cache key, so their results never mix.
 ENGINES = ("torch", "torch-fp32", "ct2", "ort", "ov")
-DEFAULT_ENGINES = {"bf16": "torch", "avx512": "torch-fp32", "avx2": "torch-fp32", "baseline": "torch-fp32"}
+DEFAULT_ENGINES = {"bf16": "torch", "avx512": "ort", "avx2": "ort", "baseline": "torch-fp32"}
 CONVERTED = {"ct2": "ct2", "ort": "ort", "ov": "ov"}  # engine -> its module in llm/ (ENGINE, convert, load)
 MANIFEST = "prefscribe_manifest.json"
 

@@ -2,8 +2,8 @@
 
     embedded | embedded:1.5b | embedded:0.5b     the offline default (Qwen2.5-Coder Instruct, CPU)
     embedded:1.5b+ort | embedded:0.5b+ct2        ... on a named engine: torch, torch-fp32, ct2, ort, ov (default:
-                                                 PREFSCRIBE_ENGINE, else torch where the CPU has native bf16
-                                                 and torch-fp32 elsewhere)
+                                                 PREFSCRIBE_ENGINE, else torch where the CPU has native bf16,
+                                                 ort on other AVX2 CPUs, torch-fp32 below AVX2)
     hf:<model id or local path>                  any transformers causal LM, in bf16 where the CPU has native
     hf:<id or path>+torch | +torch-fp32          bf16 and float32 otherwise, or in the dtype the engine names
     openai:<model>@<base_url>                    any OpenAI-compatible server (vLLM, SGLang, Ollama, ...)
