@@ -381,3 +381,60 @@ def test_a_kept_file_broken_before_its_last_line_is_refused(fake_backend, tmp_pa
     (tmp_path / "measured.jsonl").write_text("not json\n{}\n", encoding="utf-8")
     with pytest.raises(InputError, match="line 1 is not a measured person"):
         _writer(fake_backend(option_fn=_noisy_judge)).keep_state(tmp_path)
+
+
+def _people(offsets: list[float], comparisons: int = 6, seed: int = 0) -> list[list[dict[str, float]]]:
+    """Scores on four qualities: `a` and `b` move together with each person's taste (offset), `c` and `d`
+    are the judge's noise alone."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return [[{"a": t + rng.normal(0, 0.5), "b": 0.8 * t + rng.normal(0, 0.5), "c": rng.normal(0, 0.5),
+              "d": rng.normal(0, 0.5)} for _ in range(comparisons)] for t in offsets]
+
+
+def test_axes_are_where_people_differ_beyond_the_judges_noise():
+    from prefscribe.measure import fit_axes, position
+
+    people = _people([0.6 if i % 2 else -0.6 for i in range(24)])
+    [axis, *_] = fit_axes(people)
+    assert axis.ratio > axis.null
+    assert sorted(axis.loadings, key=lambda q: -abs(axis.loadings[q]))[:2] == ["a", "b"]
+    centre = {q: sum(s[q] for p in people for s in p) / sum(map(len, people)) for q in "abcd"}
+    for i, person in enumerate(people):
+        means = {q: sum(s[q] for s in person) / len(person) for q in "abcd"}
+        z = position(axis, means, centre, len(person))
+        assert (z > 0) == (i % 2 == 1)  # the axis puts every person on their own side
+    # No taste, only noise: nothing to state; too few people: no axes at all.
+    assert fit_axes(_people([0.0] * 24, seed=1)) == []
+    assert fit_axes(people[:8]) == []
+
+
+def _judge_with_noise(prompt: list[dict]) -> list[float]:
+    """The length judge plus the noise of a real one: every answer of every prompt wobbles (seeded by the
+    prompt), so each quality varies within a person as well as between."""
+    import hashlib
+
+    first, second = length_judge(prompt)
+    wobble = int(hashlib.sha256(prompt[-1]["content"].encode()).hexdigest()[:8], 16) / 0xFFFFFFFF - 0.5
+    return [first + 2 * wobble, second]
+
+
+def test_a_population_large_enough_states_its_axis_for_each_side(fake_backend):
+    writer = _writer(fake_backend(option_fn=_judge_with_noise))
+    people = [_user(long=i % 2 == 0, offset=10 * i) for i in range(20)]
+    profiles = writer.run([InferJob(h) for h in people])
+    for i, profile in enumerate(profiles):
+        assert ("longer and more detailed (chose the longer one in 4 of 4" in profile.profile) == (i % 2 == 0)
+        assert ("shorter and more concise (chose the shorter one in 4 of 4" in profile.profile) == (i % 2 == 1)
+        assert "replies:axis1" in profile.reasoning
+
+
+def test_an_evaluation_measures_every_user_before_writing_any_profile(fake_backend, tmp_path):
+    """The first chunk of an evaluation (8 users) is compared with all its 20 users, as the last is: its
+    profiles are the ones one call over all of them writes, and they state the axis the 20 make."""
+    records = _records(20)
+    together = _writer(_eval_backend(fake_backend, _judge_with_noise)).run([InferJob(r.history) for r in records])
+    texts = _evaluate(_eval_backend(fake_backend, _judge_with_noise), tmp_path / "run", records, ["full"])
+    assert [texts[(r.user_id, "full")][0] for r in records] == [p.profile for p in together]
+    assert all("replies:axis1" in texts[(r.user_id, "full")][1] for r in records)

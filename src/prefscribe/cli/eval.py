@@ -68,11 +68,12 @@ def eval(
                                         "the user departs from other people).")] = DEFAULT_WRITER,
     split: Annotated[str | None, typer.Option(help="Users of one half only: test (report on these) or dev "
                                               "(calibration and tuning take these).")] = None,
-    calibration: Annotated[str, typer.Option(help="measured writer: shipped (the package's table, else the run's "
-                                             "people), run (the run's people), or a table file from calibrate.")
+    calibration: Annotated[str, typer.Option(help="measured writer: shipped (the run's people when there are 16 or "
+                                             "more, else the package's table), run (the run's people), or a table "
+                                             "file from calibrate.")
                            ] = "shipped",
-    threshold: Annotated[float | None, typer.Option(help="measured writer: |z| from which a quality is stated "
-                                                    "(default: the calibration table's).")] = None,
+    threshold: Annotated[float | None, typer.Option(help="measured writer: |z| on an axis of taste from which it is "
+                                                    "stated (default: the calibration table's).")] = None,
     noise_from: Annotated[str | None, typer.Option(help="Multi-interest noise source <benchmark>:<path>.")] = None,
     noise: Annotated[str, typer.Option(help="Noise intensities, e.g. 0,0.25,0.5,0.75.")] = "0,0.25,0.5,0.75",
     cross_domain: Annotated[str | None, typer.Option(help="<a>:<path>,<b>:<path>: pair users across two "

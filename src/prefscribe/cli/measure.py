@@ -13,7 +13,7 @@ from ..data import load
 from ..errors import InputError
 from ..infer import InferConfig, InferJob
 from ..llm import DEFAULT_SPEC, load_backend
-from ..measure import MeasureConfig, MeasuredWriter, base_model, population, score
+from ..measure import DEFAULT_THRESHOLD, MeasureConfig, MeasuredWriter, base_model, population, score
 from ..prompts import get_prompts
 from .options import ModelOpt, NoCacheOpt, PromptsOpt, console, errors_exit, progress_bar
 
@@ -26,7 +26,8 @@ def calibrate(
     model: ModelOpt = DEFAULT_SPEC,
     users: Annotated[int, typer.Option(help="Users per source (seeded, stratified), from the dev half.")] = 48,
     seed: Annotated[int, typer.Option(help="Seed of the user sample.")] = 0,
-    threshold: Annotated[float, typer.Option(help="|z| from which a measured profile states a quality.")] = 2.5,
+    threshold: Annotated[float, typer.Option(help="|z| on an axis of taste from which a measured profile states "
+                                             "it.")] = DEFAULT_THRESHOLD,
     max_comparisons: Annotated[int, typer.Option(help="Most recent comparisons measured per user.")] = 8,
     loader_option: Annotated[list[str] | None, typer.Option(help="<benchmark>:KEY=VALUE for one source's loader "
                                                             "(repeatable).")] = None,
@@ -63,6 +64,7 @@ def calibrate(
                                    "max_comparisons": max_comparisons, "engine": backend.info.spec})
         table.write(out)
         _show(table)
+        _show_axes(table)
         console.print(f"wrote {out}")
 
 
@@ -90,3 +92,13 @@ def _show(table) -> None:
         view.add_row(name, f"{stats.mean:+.3f}", f"{stats.std:.3f}", f"{stats.within_std:.3f}", str(stats.comparisons),
                      str(stats.people))
     console.print(view)
+
+
+def _show_axes(table) -> None:
+    for key, axes in table.axes.items():
+        for number, axis in enumerate(axes, start=1):
+            named = sorted(axis.loadings.items(), key=lambda pair: -abs(pair[1]))[:4]
+            console.print(f"{key} axis {number}: between/within {axis.ratio:.2f} (shuffled: {axis.null:.2f}); "
+                          + ", ".join(f"{q} {v:+.2f}" for q, v in named))
+    if not table.axes:
+        console.print("no axes: too few people, or they differ only by the judge's noise")

@@ -37,7 +37,7 @@ from .settings import (
     plan_history,
     setting_order,
 )
-from .writers import KeepsState, ProfileWriter
+from .writers import KeepsState, ProfileWriter, Surveys
 
 Advance = Callable[[int], None]
 
@@ -180,6 +180,10 @@ class Evaluation:
         self._remember_written_profiles()
         if isinstance(self.inferrer, KeepsState):
             self.inferrer.keep_state(cfg.out)
+        if isinstance(self.inferrer, Surveys) and any(SETTINGS[name].writes_profiles for name in cfg.settings):
+            plans = [plan_history(r, cfg.benchmark, cfg.segments) for r in records]
+            advance = progress(f"{cfg.benchmark} measuring users", len(plans)) if progress else None
+            self.inferrer.survey([InferJob(p.full) for p in plans], advance)
         done = _done_keys(self.items_path)
         models = (self.inferrer.writer, self.judge.backend.info.spec)
         for name in cfg.settings:

@@ -50,6 +50,15 @@ class KeepsState(Protocol):
         """Keep the state in `folder` from now on, and read back what an earlier run kept there."""
 
 
+@runtime_checkable
+class Surveys(Protocol):
+    """A writer that compares each user with the others (the measured writer): it measures all of a run's
+    users before writing any profile, so the first users are compared with everyone, as the last are."""
+
+    def survey(self, jobs: Sequence[InferJob], progress: Progress | None = None) -> None:
+        """Measure these users' histories (what their profiles will be written from)."""
+
+
 @dataclass
 class WriterParts:
     """What a writer factory builds from.

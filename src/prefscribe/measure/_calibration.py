@@ -3,8 +3,9 @@
 The judge's scores carry its own leanings (it may call the longer reply "more rigorous" whoever chose it), so
 a user's mean score means nothing against 0; against the distribution of scores over many people's
 comparisons it does. A table holds, per comparison kind and quality, the mean and standard deviation of the
-per-comparison score s over a population; `prefscribe calibrate` builds one from dev users and the package
-ships small tables per model and vocabulary version (measure/calibration/*.json)."""
+per-comparison score s over a population, and per comparison kind the population's axes of taste (_axes.py);
+`prefscribe calibrate` builds one from dev users and the package ships small tables per model and vocabulary
+version (measure/calibration/*.json)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from ..errors import InputError
+from ._axes import Axis, fit_axes
 from ._population import Measured
 from ._scoring import Scored
 
 SHIPPED = files("prefscribe") / "measure" / "calibration"
 MIN_COMPARISONS = 16  # fewer than this and a population's spread is a guess
-DEFAULT_THRESHOLD = 2.5  # |z| in units of the judge's noise; 22 qualities, so 1.5 would state noise for most users
+DEFAULT_THRESHOLD = 1.0  # |z| on an axis, in units of the noise of the user's mean; chosen on dev users
+QUALITY_THRESHOLD = 2.5  # |z| of one quality, where a population is too small for axes: 22 tests at once
 
 
 class QualityStats(BaseModel):
@@ -40,12 +43,14 @@ class QualityStats(BaseModel):
 
 class Calibration(BaseModel):
     """Per `<kind>:<quality>` (kind: replies, items, replies+positive, items+positive), the population's
-    score distribution. `threshold`: |z| from which a quality is stated (chosen on dev data)."""
+    score distribution; per kind, its axes of taste (none where the population is too small or people differ
+    only by noise). `threshold`: |z| on an axis from which it is stated (chosen on dev data)."""
 
     model: str
     vocabulary: str
     threshold: float = DEFAULT_THRESHOLD
     stats: dict[str, QualityStats]
+    axes: dict[str, list[Axis]] = Field(default_factory=dict)
     source: dict[str, object] = Field(default_factory=dict)  # how it was built: data sets, users, seed
 
     def get(self, key: str, quality: str) -> QualityStats | None:
@@ -53,6 +58,9 @@ class Calibration(BaseModel):
 
     def covers(self, key: str) -> bool:
         return any(name.startswith(key + ":") for name in self.stats)
+
+    def centre(self, key: str) -> dict[str, float]:
+        return {name.split(":", 1)[1]: s.mean for name, s in self.stats.items() if name.split(":", 1)[0] == key}
 
     def write(self, path: str | Path) -> None:
         Path(path).write_text(self.model_dump_json(indent=1) + "\n", encoding="utf-8")
@@ -62,16 +70,23 @@ def population(people: Iterable[Iterable[Measured | Scored]], *, model: str, voc
                source: dict[str, object] | None = None) -> Calibration:
     """A table from the scored comparisons of many people (one iterable of comparisons per person)."""
     values: dict[str, list[list[float]]] = {}
+    vectors: dict[str, list[list[dict[str, float]]]] = {}  # per kind, per person, each comparison's scores
     for person in people:
         mine: dict[str, list[float]] = {}
+        theirs: dict[str, list[dict[str, float]]] = {}
         for item in person:
+            theirs.setdefault(item.key, []).append(dict(item.scores))
             for quality, s in item.scores.items():
                 mine.setdefault(f"{item.key}:{quality}", []).append(s)
         for name, scores in mine.items():
             values.setdefault(name, []).append(scores)
+        for key, rows in theirs.items():
+            vectors.setdefault(key, []).append(rows)
     stats = {name: _stats(groups) for name, groups in sorted(values.items())
              if sum(map(len, groups)) >= MIN_COMPARISONS and any(len(g) > 1 for g in groups)}
-    return Calibration(model=model, vocabulary=vocabulary, threshold=threshold, stats=stats, source=source or {})
+    axes = {key: found for key, rows in sorted(vectors.items()) if (found := fit_axes(rows))}
+    return Calibration(model=model, vocabulary=vocabulary, threshold=threshold, stats=stats, axes=axes,
+                       source=source or {})
 
 
 def _stats(groups: list[list[float]]) -> QualityStats:

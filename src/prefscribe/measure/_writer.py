@@ -5,10 +5,13 @@ Small models write their own prior when asked to summarize a user ("prefers deta
 nearly everyone), but answer "which of these two replies is more X?" consistently. So the model only
 measures; the statistics decide what the profile says:
 
-    z = (mean of the user's scores - population mean) / (within-person spread / sqrt(n))
+    z = (the user's mean scores - the population's) projected on an axis of taste / (its noise / sqrt(n))
 
-and a quality is stated when |z| >= the threshold, strongest first. An update adds the new comparisons'
-scores to the counts kept with the profile (Profile.evidence), so it reads only the new pairs."""
+where the axes are the directions in which the population's people differ beyond the judge's noise (_axes.py,
+found without labels); an axis is stated when |z| >= the threshold, named by the qualities that move most with
+it, each with its evidence. A population too small for axes states single qualities instead. An update adds
+the new comparisons' scores to the counts kept with the profile (Profile.evidence), so it reads only the new
+pairs."""
 
 from __future__ import annotations
 
@@ -25,25 +28,30 @@ from ..errors import InputError
 from ..infer import InferJob, Inferrer, Result, check_past, profile_id
 from ..llm.base import Progress
 from ..schema import Evidence, InferenceFailure, Interaction, Profile, QualityEvidence, Usage
-from ._calibration import Calibration, QualityStats, base_model, population, shipped
+from ._axes import MIN_PEOPLE as AXIS_PEOPLE
+from ._axes import Axis, position
+from ._calibration import QUALITY_THRESHOLD, Calibration, QualityStats, base_model, population, shipped
 from ._population import Person, Population, person_digest, person_of
 from ._scoring import Comparison, Scored, score
 from ._vocabulary import NOUNS, Kept, Vocabulary
 
 MIN_PEOPLE = 8  # a run's own population is used as the reference only from this many people
+NAMED_PER_AXIS = 3  # qualities that name an axis in the text
 
 
 @dataclass
 class MeasureConfig:
     """How measured profiles are written.
 
-    calibration: a Calibration table; "shipped" (the package's table for the model, and for what it lacks, the
-        people this writer has measured); or "run" (always the people this writer has measured: every call's,
-        the current one included, at least MIN_PEOPLE). An evaluation that writes profiles in chunks thus
-        compares its second chunk with both; it keeps them in its run folder (keep_state), so a resumed
-        evaluation compares each chunk with the people an uninterrupted one did.
-    threshold: |z| from which a quality is stated; None takes the table's (chosen on dev data).
-    max_qualities: at most this many statements, strongest first.
+    calibration: a Calibration table; "shipped" (the people this writer has measured when they are enough to
+        find axes of taste (16), else the package's table for the model, completed by those people); or "run"
+        (always the people this writer has measured: every call's, the current one included, at least
+        MIN_PEOPLE). The people a population is made of are the best reference for each other: a table's axes
+        are another population's. An evaluation measures all its users first (survey) and keeps them in its
+        run folder (keep_state), so a resumed evaluation compares with the people an uninterrupted one did.
+    threshold: |z| on an axis from which it is stated; None takes the table's (chosen on dev data). Single
+        qualities (a population too small for axes) take it when set, else QUALITY_THRESHOLD.
+    max_qualities: at most this many statements (qualities named), strongest axis first.
     max_comparisons: only the most recent comparisons of a history are measured (a long one is cut).
     reference: items other people took, compared with a positive-only history's items (a run of several
         people also uses each other's items).
@@ -52,7 +60,7 @@ class MeasureConfig:
 
     calibration: Calibration | Literal["shipped", "run"] = "shipped"
     threshold: float | None = None
-    max_qualities: int = 3
+    max_qualities: int = 4
     max_comparisons: int = 12
     reference: Sequence[str] = ()
     seed: int = 0
@@ -99,6 +107,19 @@ class MeasuredWriter(Inferrer):
         return [self._profile(job, user, table) if job.history else job.past
                 for job, user in zip(jobs, scored)]  # type: ignore[misc]
 
+    def survey(self, jobs: Sequence[InferJob], progress: Progress | None = None) -> None:
+        """Measure these people before writing any of their profiles, so that each is compared with all of
+        them (an evaluation, a batch), not with those written before it."""
+        plans = self.comparisons(jobs)
+        people = []
+        for comparisons in plans:
+            if comparisons:
+                people.append((person_digest(comparisons),
+                               person_of(score(self._measure_calls, self.vocabulary, comparisons))))
+            if progress:
+                progress(1)
+        self._population.add(people)
+
     @property
     def _measure_calls(self) -> CachedCalls:
         return CachedCalls(self.backend, self.cache, self.vocabulary.version)
@@ -138,8 +159,9 @@ class MeasuredWriter(Inferrer):
         (`measured`: this call's among them) for what those lack."""
         spec = self.backend.info.spec
         chosen = self.measure.calibration
+        own_first = chosen == "shipped" and len(measured) >= AXIS_PEOPLE
         table = chosen if isinstance(chosen, Calibration) else (
-            shipped(spec, self.vocabulary.version) if chosen == "shipped" else None)
+            shipped(spec, self.vocabulary.version) if chosen == "shipped" and not own_first else None)
         if table is not None and (table.model, table.vocabulary) != (base_model(spec), self.vocabulary.version):
             raise InputError(f"the calibration table is for {table.model} with vocabulary {table.vocabulary}, not "
                              f"{base_model(spec)} with {self.vocabulary.version}: build one for this model with "
@@ -158,8 +180,8 @@ class MeasuredWriter(Inferrer):
                          vocabulary=self.vocabulary.version, source={"from": "run", "people": people})
         if table is None:
             return own
-        merged = dict(table.stats) | own.stats
-        return table.model_copy(update={"stats": merged, "source": {**table.source, "completed_by_run": people}})
+        return table.model_copy(update={"stats": dict(table.stats) | own.stats, "axes": table.axes | own.axes,
+                                        "source": {**table.source, "completed_by_run": people}})
 
     # ---------------------------------------------------------------------------------------- profile
     def _profile(self, job: InferJob, scored: list[Scored], table: Calibration) -> Result:
@@ -189,27 +211,59 @@ class MeasuredWriter(Inferrer):
                        **common)
 
     def _kept(self, evidence: Evidence, table: Calibration) -> tuple[list[Kept], list[tuple[str, float]]]:
+        """The statements, strongest first, and every axis's or quality's z (for the reasoning)."""
         threshold = self.measure.threshold if self.measure.threshold is not None else table.threshold
+        found: list[tuple[float, list[Kept]]] = []
         ranked: list[tuple[str, float]] = []
-        for name, entry in evidence.qualities.items():
-            key, quality = name.rsplit(":", 1)
-            stats = table.get(key, quality)
-            if stats is not None and entry.n:
-                ranked.append((name, _z(entry, stats)))
+        for key in sorted({name.rsplit(":", 1)[0] for name in evidence.qualities}):
+            if table.axes.get(key):
+                for number, axis in enumerate(table.axes[key], start=1):
+                    z = self._position(evidence, table, key, axis)
+                    if z is None:
+                        continue
+                    ranked.append((f"{key}:axis{number}", z))
+                    if abs(z) >= threshold:
+                        found.append((z, self._named(evidence, key, axis, z)))
+            else:  # too few people for axes: single qualities, with a bar for testing many at once
+                bar = self.measure.threshold if self.measure.threshold is not None else QUALITY_THRESHOLD
+                for name, entry in evidence.qualities.items():
+                    stats = table.get(key, name.rsplit(":", 1)[1]) if name.startswith(key + ":") else None
+                    if stats is not None and entry.n:
+                        z = _z(entry, stats)
+                        ranked.append((name, z))
+                        if abs(z) >= bar:
+                            found.append((z, [self._statement(evidence, name, z)]))
+        found.sort(key=lambda pair: -abs(pair[0]))
         ranked.sort(key=lambda pair: -abs(pair[1]))
-        kept = []
-        for name, z in ranked:
-            if abs(z) < threshold or len(kept) >= self.measure.max_qualities:
-                break
-            key, quality_id = name.rsplit(":", 1)
-            kind = key.split("+")[0]
-            q = self.vocabulary.quality(kind, quality_id)  # type: ignore[arg-type]
-            entry = evidence.qualities[name]
-            more = z > 0
-            kept.append(Kept(nouns=NOUNS[kind][1], pole=q.more if more else q.less,  # type: ignore[index]
-                             short=q.more_short if more else q.less_short,
-                             agree=entry.above if more else entry.n - entry.above, n=entry.n, z=z))
+        kept: list[Kept] = []
+        for _, statements in found:
+            for statement in statements:
+                if len(kept) < self.measure.max_qualities and statement.pole not in {k.pole for k in kept}:
+                    kept.append(statement)
         return kept, ranked
+
+    @staticmethod
+    def _position(evidence: Evidence, table: Calibration, key: str, axis: Axis) -> float | None:
+        entries = {q: evidence.qualities.get(f"{key}:{q}") for q in axis.weights}
+        if any(e is None or not e.n for e in entries.values()):
+            return None
+        means = {q: e.total / e.n for q, e in entries.items()}  # type: ignore[union-attr]
+        return position(axis, means, table.centre(key), min(e.n for e in entries.values()))  # type: ignore[union-attr]
+
+    def _named(self, evidence: Evidence, key: str, axis: Axis, z: float) -> list[Kept]:
+        """An axis in words: the qualities that move most with it, each on the pole the user's choices go."""
+        moves = sorted(axis.loadings.items(), key=lambda pair: -abs(pair[1]))[:NAMED_PER_AXIS]
+        return [self._statement(evidence, f"{key}:{q}", z if load > 0 else -z) for q, load in moves]
+
+    def _statement(self, evidence: Evidence, name: str, z: float) -> Kept:
+        key, quality_id = name.rsplit(":", 1)
+        kind = key.split("+")[0]
+        q = self.vocabulary.quality(kind, quality_id)  # type: ignore[arg-type]
+        entry = evidence.qualities[name]
+        more = z > 0
+        return Kept(nouns=NOUNS[kind][1], pole=q.more if more else q.less,  # type: ignore[index]
+                    short=q.more_short if more else q.less_short,
+                    agree=entry.above if more else entry.n - entry.above, n=entry.n, z=z)
 
 
 def _kind(item: Interaction) -> str:
