@@ -57,3 +57,12 @@ def test_demo_with_candidates_keeps_validated_profiles(tiny_model_dir):
     for row in validated:
         if row["profile"] is not None:
             assert 0 < row["validation"] < 1
+
+
+def test_demo_names_an_unknown_writer_and_explains_a_measured_writer_without_calibration(tiny_model_dir):
+    result = runner.invoke(app, ["demo", "--model", f"hf:{tiny_model_dir}", "--writer", "nope"])
+    assert result.exit_code != 0 and "unknown writer 'nope'" in result.output and "measured" in result.output
+    # Three example users are too few to compare with each other, and no table was calibrated for a tiny model:
+    # the error says what to do instead of writing profiles that cannot be read.
+    result = runner.invoke(app, ["demo", "--model", f"hf:{tiny_model_dir}", "--writer", "measured"])
+    assert result.exit_code != 0 and "prefscribe calibrate" in result.output and "--writer free" in result.output

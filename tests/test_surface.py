@@ -35,8 +35,9 @@ SURFACE = {
         "load_upi", "minilm_embedder", "positive_only", "reference_thirds", "resolve_data_path", "split_segments",
         "Split", "split_of", "user_rng"],
     "prefscribe.measure": [
-        "MIN_PEOPLE", "Calibration", "Comparison", "Kept", "MeasureConfig", "MeasuredWriter", "Quality",
-        "QualityStats", "Scored", "Vocabulary", "base_model", "population", "read", "score", "shipped"],
+        "DEFAULT_THRESHOLD", "MIN_PEOPLE", "Axis", "Calibration", "Comparison", "Kept", "MeasureConfig",
+        "MeasuredWriter", "Quality", "QualityStats", "Scored", "Vocabulary", "base_model", "fit_axes", "population",
+        "position", "read", "score", "shipped"],
     "prefscribe.evaluate": [
         "COMPARISONS", "METHODS", "SETTINGS", "WRITERS", "Agreement", "Dataset", "EvalConfig", "EvalPlan", "EvalSpec",
         "Evaluation", "ItemOutcome", "PairedDifference", "Preference", "ProfileWriter", "Setting", "SettingContext",

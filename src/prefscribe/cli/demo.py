@@ -14,16 +14,19 @@ import typer
 from rich.table import Table
 
 from ..cache import ResultCache
-from ..infer import InferConfig, InferJob, Inferrer
+from ..errors import InputError
+from ..evaluate.writers import WRITERS, WriterParts
+from ..infer import InferConfig, InferJob
 from ..judge import ChoiceTask, Judge
 from ..llm import DEFAULT_SPEC, load_backend
 from ..schema import InferenceFailure, parse_history_lines
-from ..validate import validated_inferrer
 from .options import (
+    DEFAULT_WRITER,
     CandidatesOpt,
     JsonOpt,
     ModelOpt,
     NoCacheOpt,
+    WriterOpt,
     console,
     emit_json,
     errors_exit,
@@ -37,7 +40,7 @@ def demo(model: ModelOpt = DEFAULT_SPEC, no_cache: NoCacheOpt = False, as_json: 
          judge: Annotated[str | None, typer.Option(help="Model that chooses (default: --model).")] = None,
          stream_new: Annotated[int, typer.Option(help="Interactions of each user held back and then "
                                                  "streamed into the profile as an update.")] = 2,
-         candidates: CandidatesOpt = 1) -> None:
+         candidates: CandidatesOpt = 1, writer: WriterOpt = DEFAULT_WRITER) -> None:
     """Profiles for three example users, a streaming update, and their choices on held-out pairs: P(true)
     with no profile, with their own profile, and with another example user's profile."""
     with errors_exit():
@@ -45,12 +48,14 @@ def demo(model: ModelOpt = DEFAULT_SPEC, no_cache: NoCacheOpt = False, as_json: 
         histories = {u: parse_history_lines((examples / f"{u}.jsonl").read_text("utf-8"), f"examples/{u}.jsonl")
                      for u in USERS}
         targets = json.loads((examples / "targets.json").read_text("utf-8"))
+        if writer not in WRITERS:
+            raise InputError(f"unknown writer {writer!r}; choose from {', '.join(WRITERS)}", field="writer")
         console.print(f"[bold]Loading {model}[/] (the first start converts the weights once)")
         backend = load_backend(model)
         judge_backend = load_backend(judge) if judge else backend
         cache = None if no_cache else ResultCache()
         chooser = Judge(judge_backend, cache=cache)
-        inferrer = validated_inferrer(Inferrer(backend, InferConfig(), cache), chooser, candidates)
+        inferrer = WRITERS[writer](WriterParts(backend, judge_backend, InferConfig(), cache, candidates))
 
         with progress_bar("profiles from early history", len(USERS)) as advance:
             first = inferrer.run([InferJob(histories[u][:-stream_new]) for u in USERS], advance)

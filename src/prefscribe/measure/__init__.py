@@ -12,5 +12,6 @@ from ._scoring import Comparison, Scored, score
 from ._vocabulary import Kept, Quality, Vocabulary
 from ._writer import MIN_PEOPLE, MeasureConfig, MeasuredWriter
 
-__all__ = ["DEFAULT_THRESHOLD", "MIN_PEOPLE", "Axis", "Calibration", "Comparison", "Kept", "MeasureConfig", "MeasuredWriter", "Quality",
-           "QualityStats", "Scored", "Vocabulary", "base_model", "fit_axes", "population", "position", "read", "score", "shipped"]
+__all__ = ["DEFAULT_THRESHOLD", "MIN_PEOPLE", "Axis", "Calibration", "Comparison", "Kept", "MeasureConfig",
+           "MeasuredWriter", "Quality", "QualityStats", "Scored", "Vocabulary", "base_model", "fit_axes", "population",
+           "position", "read", "score", "shipped"]

@@ -174,8 +174,9 @@ class MeasuredWriter(Inferrer):
         if people < MIN_PEOPLE:
             raise InputError(
                 f"no calibration for {spec} on {', '.join(sorted(missing))} comparisons (vocabulary "
-                f"{self.vocabulary.version}): build one with `prefscribe calibrate`, or profile at least "
-                f"{MIN_PEOPLE} people together to compare them with each other")
+                f"{self.vocabulary.version}): build one with `prefscribe calibrate`, profile at least "
+                f"{MIN_PEOPLE} people together to compare them with each other, or write a free-text profile "
+                "(--writer free)")
         own = population([[m for m in person if m.key in missing] for person in measured], model=spec,
                          vocabulary=self.vocabulary.version, source={"from": "run", "people": people})
         if table is None:
