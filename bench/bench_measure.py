@@ -45,12 +45,13 @@ def main() -> None:
     from prefscribe.data import load
     from prefscribe.infer import InferConfig, InferJob, Inferrer
     from prefscribe.llm import load_backend
-    from prefscribe.measure import Comparison, MeasureConfig, MeasuredWriter, Vocabulary, score
+    from prefscribe.measure import MIN_PEOPLE, Comparison, MeasureConfig, MeasuredWriter, Vocabulary, score
     from prefscribe.prompts import get_prompts
 
     backend = load_backend(args.model)
     vocab = Vocabulary(get_prompts())
-    users = load("psoups", DATA / "psoups" / "student_phd.json", limit=max(args.users, 8), seed=0, split="dev")
+    users = load("psoups", DATA / "psoups" / "student_phd.json", limit=max(args.users, MIN_PEOPLE), seed=0,
+                 split="dev")
     pairs = [i for u in users for i in u.history][:args.comparisons]
     comparisons = [Comparison("replies", i.context, i.chosen, i.rejected) for i in pairs]
     qualities = vocab.qualities["replies"]
