@@ -14,8 +14,7 @@ import typer
 from rich.table import Table
 
 from ..cache import ResultCache
-from ..errors import InputError
-from ..evaluate.writers import WRITERS, WriterParts
+from ..evaluate.writers import WriterParts, writer_factory
 from ..infer import InferConfig, InferJob
 from ..judge import ChoiceTask, Judge
 from ..llm import DEFAULT_SPEC, load_backend
@@ -48,14 +47,13 @@ def demo(model: ModelOpt = DEFAULT_SPEC, no_cache: NoCacheOpt = False, as_json: 
         histories = {u: parse_history_lines((examples / f"{u}.jsonl").read_text("utf-8"), f"examples/{u}.jsonl")
                      for u in USERS}
         targets = json.loads((examples / "targets.json").read_text("utf-8"))
-        if writer not in WRITERS:
-            raise InputError(f"unknown writer {writer!r}; choose from {', '.join(WRITERS)}", field="writer")
+        make_writer = writer_factory(writer)
         console.print(f"[bold]Loading {model}[/] (the first start converts the weights once)")
         backend = load_backend(model)
         judge_backend = load_backend(judge) if judge else backend
         cache = None if no_cache else ResultCache()
         chooser = Judge(judge_backend, cache=cache)
-        inferrer = WRITERS[writer](WriterParts(backend, judge_backend, InferConfig(), cache, candidates))
+        inferrer = make_writer(WriterParts(backend, judge_backend, InferConfig(), cache, candidates))
 
         with progress_bar("profiles from early history", len(USERS)) as advance:
             first = inferrer.run([InferJob(histories[u][:-stream_new]) for u in USERS], advance)

@@ -10,7 +10,7 @@ import typer
 
 from ..cache import ResultCache
 from ..errors import InputError
-from ..evaluate.writers import WRITERS, WriterParts
+from ..evaluate.writers import WriterParts, writer_factory
 from ..formats import profile_record
 from ..infer import InferConfig
 from ..judge import RESPOND_SAMPLING, ChoiceTask, Judge, Method, Orders
@@ -71,9 +71,7 @@ def infer(
         measure = MeasureConfig(reference=[i.chosen for i in read_history(reference)] if reference else (),
                                 calibration=read_calibration(calibration) if calibration else "shipped", seed=seed)
         backend = load_backend(model)
-        if writer not in WRITERS:
-            raise InputError(f"unknown writer {writer!r}; choose from {', '.join(WRITERS)}", field="writer")
-        inferrer = WRITERS[writer](WriterParts(backend, backend, config, cache, candidates,
+        inferrer = writer_factory(writer)(WriterParts(backend, backend, config, cache, candidates,
                                                load_backend(validator) if validator else None, measure))
         with progress_bar(f"profile ({inferrer.backend.info.spec})", segments) as advance:
             steps = inferrer.stream_many([interactions], segments, [past_profile], progress=advance)[0]

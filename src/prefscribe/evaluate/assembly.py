@@ -25,7 +25,7 @@ from ..prompts import PromptSet, Style, get_prompts
 from .runner import Advance, EvalConfig, Evaluation
 from .variants import Dataset
 from ..measure import MeasureConfig
-from .writers import WRITERS, ProfileWriter, WriterFactory, WriterParts
+from .writers import ProfileWriter, WriterFactory, WriterParts, writer_factory
 
 METHODS: tuple[str, ...] = get_args(Method)
 
@@ -120,9 +120,7 @@ def assemble(spec: EvalSpec) -> EvalPlan:
 def _writer_factory(writer: str | WriterFactory) -> WriterFactory:
     if callable(writer):
         return writer
-    if writer not in WRITERS:
-        raise InputError(f"unknown writer {writer!r}; choose from {', '.join(WRITERS)}", field="writer")
-    return WRITERS[writer]
+    return writer_factory(writer)
 
 
 def _name(factory: WriterFactory) -> str:

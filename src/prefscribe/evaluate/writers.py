@@ -97,3 +97,10 @@ def measured_writer(parts: WriterParts) -> ProfileWriter:
 
 
 WRITERS: dict[str, WriterFactory] = {"free": free_writer, "measured": measured_writer}
+
+
+def writer_factory(name: str) -> WriterFactory:
+    """The registered writer called `name`; an unknown name is an input error that lists the known ones."""
+    if name not in WRITERS:
+        raise InputError(f"unknown writer {name!r}; choose from {', '.join(WRITERS)}", field="writer")
+    return WRITERS[name]
