@@ -13,6 +13,7 @@ from prefscribe.cache import CachedCalls, ResultCache
 from prefscribe.errors import InputError
 from prefscribe.infer import InferJob
 from prefscribe.measure import (
+    MIN_TAG_COMPARISONS,
     Calibration,
     Comparison,
     MeasureConfig,
@@ -438,3 +439,64 @@ def test_an_evaluation_measures_every_user_before_writing_any_profile(fake_backe
     texts = _evaluate(_eval_backend(fake_backend, _judge_with_noise), tmp_path / "run", records, ["full"])
     assert [texts[(r.user_id, "full")][0] for r in records] == [p.profile for p in together]
     assert all("replies:axis1" in texts[(r.user_id, "full")][1] for r in records)
+
+
+def _films(likes: str | None, n: int = 6, offset: int = 0) -> list[Interaction]:
+    """A user who took the film of genre `likes` (or, with None, either at random) over one of another genre;
+    every film is also a Drama, which everyone takes and so sets nobody apart."""
+    out = []
+    for k in range(n):
+        genres = ["Sci-Fi", "Comedy"] if (k + offset) % 2 else ["Comedy", "Sci-Fi"]
+        chosen_genre = likes or genres[0]
+        rejected_genre = next(g for g in genres if g != chosen_genre)
+        out.append(Interaction(chosen=f"Film {offset}-{k} (1999) — {chosen_genre}, Drama",
+                               rejected=f"Film {offset}-{k}b (1999) — {rejected_genre}",
+                               meta={"tags": [chosen_genre, "Drama", "1990s"], "rejected_tags": [rejected_genre, "1990s"]}))
+    return out
+
+
+def test_tags_state_the_genres_a_user_takes_more_often_than_other_people(fake_backend):
+    writer = _writer(fake_backend(option_fn=_noisy_judge))
+    people = [_films("Sci-Fi" if i < 3 else "Comedy" if i < 6 else None, offset=i) for i in range(12)]
+    profiles = writer.run([InferJob(h) for h in people])
+    assert "Likes Sci-Fi: took the Sci-Fi one in 6 of 6 comparisons where only one of the two was Sci-Fi" in profiles[0].profile
+    assert "Avoids Comedy: took the Comedy one in 0 of 6" in profiles[0].profile
+    assert "Likes Comedy" in profiles[3].profile and "Sci-Fi" in profiles[3].profile
+    for profile in profiles:
+        assert "Drama" not in profile.profile and "1990s" not in profile.profile  # everyone's, or nobody's choice
+        assert profile.evidence.qualities["items+tags:Drama"].n == 6
+    assert "Likes Sci-Fi" not in profiles[9].profile and "Likes Comedy" not in profiles[9].profile
+
+
+def test_an_update_adds_tag_counts_and_reads_only_the_new_pairs(fake_backend):
+    backend = fake_backend(option_fn=_noisy_judge)
+    writer = _writer(backend)
+    others = [InferJob(_films("Comedy" if i % 2 else None, offset=i)) for i in range(1, 11)]
+    history = _films("Sci-Fi", n=8, offset=100)
+    whole = writer.run(others + [InferJob(history)])[-1]
+    first = writer.run(others + [InferJob(history[:5])])[-1]
+    backend.calls.clear()
+    updated = writer.run([InferJob(history[5:], past=first)])[0]
+    asked = [p[-1]["content"] for kind, prompts in backend.calls for p in prompts]
+    assert asked and all(re.search(r"Film 100-[567]", text) for text in asked)
+    assert updated.evidence.qualities["items+tags:Sci-Fi"].n == 8
+    assert updated.evidence.qualities["items+tags:Sci-Fi"].total == 8
+    assert "Likes Sci-Fi: took the Sci-Fi one in 8 of 8" in updated.profile
+    assert "Likes Sci-Fi: took the Sci-Fi one in 8 of 8" in whole.profile
+
+
+def test_positive_only_tags_are_counted_against_the_tags_of_items_other_people_took(fake_backend):
+    writer = _writer(fake_backend(option_fn=_noisy_judge))
+    people = [[Interaction(chosen=f"News {i}-{k}", meta={"tags": ["sports" if i < 3 else f"topic{k % 4}"]})
+               for k in range(8)] for i in range(12)]
+    profiles = writer.run([InferJob(h) for h in people])
+    assert "Likes sports" in profiles[0].profile
+    assert profiles[0].evidence.qualities["items+positive+tags:sports"].n >= MIN_TAG_COMPARISONS
+    assert "Likes sports" not in profiles[5].profile
+
+
+def test_tags_that_are_not_a_list_of_strings_are_refused(fake_backend):
+    writer = _writer(fake_backend(option_fn=_noisy_judge))
+    bad = [Interaction(chosen="Film (1999)", rejected="Other (1990)", meta={"tags": "Sci-Fi"})]
+    with pytest.raises(InputError, match="meta.tags must be a list of strings"):
+        writer.run([InferJob(bad)] + [InferJob(_films(None, offset=i)) for i in range(9)])

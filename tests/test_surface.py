@@ -30,12 +30,13 @@ SURFACE = {
         "JUDGE_OPTIONS", "JUDGE_PREFILL", "ParseFailure", "ParsedProfile", "PromptSet", "RenderedHistory", "Style",
         "clip_item", "get_prompts", "parse_profile", "parse_selection"],
     "prefscribe.data": [
-        "CrossDomainPair", "DATA_ENV", "LOADERS", "Thirds", "cross_domain_pairs", "history_text", "interleave_noise",
+        "CrossDomainPair", "DATA_ENV", "LOADERS", "Thirds", "clean_tags", "cross_domain_pairs", "history_text", "interleave_noise",
         "load", "load_amazon", "load_dsp", "load_hicupid", "load_mind", "load_movielens", "load_personamem", "load_psoups",
         "load_upi", "minilm_embedder", "positive_only", "reference_thirds", "resolve_data_path", "split_segments",
         "Split", "split_of", "user_rng"],
     "prefscribe.measure": [
-        "DEFAULT_THRESHOLD", "MIN_PEOPLE", "Axis", "Calibration", "Comparison", "Kept", "MeasureConfig",
+        "DEFAULT_THRESHOLD", "MIN_PEOPLE", "MIN_TAG_COMPARISONS", "TAG_THRESHOLD", "Axis", "Calibration", "Comparison",
+        "Kept", "KeptTag", "MeasureConfig",
         "MeasuredWriter", "Quality", "QualityStats", "Scored", "Vocabulary", "base_model", "fit_axes", "population",
         "position", "read", "score", "shipped"],
     "prefscribe.evaluate": [

@@ -325,7 +325,7 @@ def test_relative_path_resolves_under_env(monkeypatch, data_dir):
 
 def test_public_surface():
     assert sorted(data.__all__) == sorted([
-        "DATA_ENV", "LOADERS", "CrossDomainPair", "Thirds", "cross_domain_pairs", "history_text",
+        "DATA_ENV", "LOADERS", "CrossDomainPair", "Thirds", "clean_tags", "cross_domain_pairs", "history_text",
         "interleave_noise", "load", "load_amazon", "load_dsp", "load_hicupid", "load_mind", "load_movielens",
         "load_personamem", "load_psoups", "load_upi", "minilm_embedder", "positive_only", "reference_thirds",
         "resolve_data_path", "split_segments", "Split", "split_of", "user_rng"])

@@ -114,6 +114,19 @@ def test_movielens_item_text(movielens):
     assert user1.meta["target"]["timestamp"] == 1260759205
 
 
+def test_movielens_tags_are_each_movies_genres_and_decade(movielens, real_file):
+    records, _ = movielens
+    genres = {}
+    with open(real_file("movielens") / "movies.csv", encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            genres[row["movieId"]] = [g for g in row["genres"].split("|") if g != "(no genres listed)"]
+    for record in records[:50]:
+        for h in record.history:
+            year = int(h.chosen.split(" — ")[0].rstrip()[-5:-1])
+            assert h.meta["tags"] == genres[h.id] + [f"{year // 10 * 10}s"]
+            assert set(genres[h.meta["rejected_id"]]) <= set(h.meta["rejected_tags"])
+
+
 def test_movielens_unseen_negatives_only(real_file):
     records = load("movielens", real_file("movielens"), limit=20, seed=1, negatives="unseen")
     assert len(records) == 20
@@ -143,6 +156,11 @@ def test_mind(real_file, assert_no_target_in_history):
         assert len(set(rejected)) == len(rejected)
         assert all(r in candidates and r not in clicked for r in rejected)
     assert sum(r.meta["history_positive_only"] for r in records) > 0  # long histories outrun 8 negatives
+    # Tags: the category and subcategory of each clicked item, and of each rejected candidate.
+    for record in records[:40]:
+        for h in record.history:
+            assert h.meta["tags"] == [h.meta["category"], h.meta["subvert"]]
+            assert len(h.meta.get("rejected_tags", [])) == (2 if h.rejected else 0)
 
 
 def test_mind_limit_keeps_each_users_draws(real_file):

@@ -46,6 +46,9 @@ def test_ml_100k_item_file_with_class_and_a_vector(tmp_path):
     # An empty field is left out; the vector is never text.
     assert [h.chosen for h in record.history] == ["Toy Story (1995) — class: Animation, Comedy",
                                                   "GoldenEye — class: Action"]
+    # Tags: the class tokens and the decade, for the measured writer to count.
+    assert [h.meta["tags"] for h in record.history] == [["Animation", "Comedy", "1990s"], ["Action"]]
+    assert all(h.meta["rejected_tags"] == ["Drama", "1990s"] for h in record.history)
     with pytest.raises(InputError, match="float_seq") as err:
         load("amazon", tmp_path / "ml-100k.inter", item_fields="class,emb")
     assert (err.value.line, err.value.field) == (1, "emb")

@@ -38,10 +38,11 @@ from .transforms import (
     split_segments,
 )
 from ._sampling import Split, sample_records, split_of, user_rng
+from ._tags import clean_tags
 from .upi import load_upi
 
-__all__ = ["CrossDomainPair", "DATA_ENV", "LOADERS", "Split", "Thirds", "cross_domain_pairs", "history_text",
-           "interleave_noise", "load", "load_amazon", "load_dsp", "load_hicupid", "load_mind",
+__all__ = ["CrossDomainPair", "DATA_ENV", "LOADERS", "Split", "Thirds", "clean_tags", "cross_domain_pairs",
+           "history_text", "interleave_noise", "load", "load_amazon", "load_dsp", "load_hicupid", "load_mind",
            "load_movielens", "load_personamem", "load_psoups", "load_upi", "minilm_embedder", "positive_only",
            "reference_thirds", "resolve_data_path", "split_of", "split_segments", "user_rng"]
 

@@ -42,6 +42,7 @@ from ..schema import Interaction, Target, UserRecord
 from ._io import read_text, require_file
 from ._leakage import drop_target_items, item_key
 from ._sampling import choose, stamp, user_rng
+from ._tags import clean_tags, era, year_of
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Column:
 FIELD_TYPES = ("token", "token_seq", "float", "float_seq")
 TEXT_FIELDS = ("title", "movie_title", "item_name", "name")  # the item text, when the option does not say
 DESCRIPTIVE = ("release_year", "year", "genre", "genres", "class", "categories", "category", "brand")
+TAG_FIELDS = ("genre", "genres", "class", "categories", "category", "brand")  # their values are tags (_tags.py)
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def load_amazon(path: str | Path, *, limit: int | None = None, seed: int = 0, ma
     if max_history < 1:
         raise InputError("max_history must be >= 1", field="max_history")
     files = locate(Path(path), item_file, candidates_file)
-    titles, rendering = read_items(files.item, text_field, item_fields)
+    titles, rendering, tags = read_items(files.item, text_field, item_fields)
     sequences = read_inter(files.inter, titles)
     candidates = read_candidates(files.random) if files.random else {}
     users = users or ("candidates" if candidates else "all")
@@ -104,7 +106,7 @@ def load_amazon(path: str | Path, *, limit: int | None = None, seed: int = 0, ma
     # Draw `limit` among user ids before building records: 50k records to keep 100 is seconds wasted,
     # and each user's own generator makes the result identical either way.
     picked, info = choose(chosen_users, limit, seed)
-    records = [_record(sequences[u], titles, keys, catalogue, candidates.get(u), seed, max_history, files,
+    records = [_record(sequences[u], titles, tags, keys, catalogue, candidates.get(u), seed, max_history, files,
                        users) for u in picked]
     for record in records:
         record.meta["item_text"] = rendering
@@ -169,8 +171,9 @@ def _index(header: list[str], name: str, path: Path) -> int:
 
 
 def read_items(path: Path, text_field: str | None = None, item_fields: str | Sequence[str] = "auto"
-               ) -> tuple[dict[str, str], dict[str, Any]]:
-    """Item id -> item text, and how the text was made ({"text_field", "item_fields"}, for the records' meta)."""
+               ) -> tuple[dict[str, str], dict[str, Any], dict[str, list[str]]]:
+    """Item id -> item text; how the text was made ({"text_field", "item_fields"}, for the records' meta); item
+    id -> its tags (the values of its genre, class, category and brand fields, and its decade)."""
     columns, rows = atomic_rows(path, "the RecBole .item file")
     header = [c.name for c in columns]
     id_col = _index(header, "item_id", path)
@@ -178,14 +181,24 @@ def read_items(path: Path, text_field: str | None = None, item_fields: str | Seq
     extra_cols = _extra_columns(columns, item_fields, {id_col, title_col}, path)
     title_name = columns[title_col].name
     titles: dict[str, str] = {}
+    tags: dict[str, list[str]] = {}
     for number, cells in rows:
         item, title = cells[id_col].strip(), cells[title_col].strip()
         if not title:
             raise InputError(f"item {item} has no {title_name}", path=str(path), line=number, field=title_name)
         if item in titles:
             raise InputError(f"item {item} listed twice", path=str(path), line=number, field="item_id")
-        titles[item] = render_item(title, [(columns[i], cells[i].strip()) for i in extra_cols])
-    return titles, {"text_field": title_name, "item_fields": [columns[i].name for i in extra_cols]}
+        extras = [(columns[i], cells[i].strip()) for i in extra_cols]
+        titles[item] = render_item(title, extras)
+        tags[item] = _tags(title, extras)
+    return titles, {"text_field": title_name, "item_fields": [columns[i].name for i in extra_cols]}, tags
+
+
+def _tags(title: str, extras: Sequence[tuple[Column, str]]) -> list[str]:
+    year = next((value for column, value in extras if "year" in column.name and value), None) or year_of(title)
+    values = [v for column, value in extras if column.name in TAG_FIELDS
+              for v in (value.split() if column.type == "token_seq" else [value])]
+    return clean_tags([*values, era(year)])
 
 
 def _text_column(columns: list[Column], text_field: str | None, path: Path) -> int:
@@ -300,9 +313,9 @@ def read_candidates(path: Path) -> dict[str, list[str]]:
     return candidates
 
 
-def _record(seq: UserSequence, titles: dict[str, str], keys: dict[str, str], catalogue: list[str],
-            user_candidates: list[str] | None, seed: int, max_history: int, files: AtomicFiles,
-            users: str) -> UserRecord:
+def _record(seq: UserSequence, titles: dict[str, str], tags: dict[str, list[str]], keys: dict[str, str],
+            catalogue: list[str], user_candidates: list[str] | None, seed: int, max_history: int,
+            files: AtomicFiles, users: str) -> UserRecord:
     rng = user_rng(seed, "amazon", seq.user)
     history_ids = seq.history[-max_history:]
     own = set(seq.history) | {seq.target}
@@ -320,7 +333,9 @@ def _record(seq: UserSequence, titles: dict[str, str], keys: dict[str, str], cat
     for position, item in enumerate(history_ids):
         neg, src = draw()
         history.append(Interaction(chosen=titles[item], rejected=titles[neg], id=item, domain="amazon",
-                                   meta={"position": position, "rejected_id": neg, "rejected_source": src}))
+                                   meta={"position": position, "rejected_id": neg, "rejected_source": src,
+                                         **({"tags": tags[item]} if tags[item] else {}),
+                                         **({"rejected_tags": tags[neg]} if tags[neg] else {})}))
     target = Target(chosen=titles[seq.target], rejected=titles[target_neg])
     history, dup = drop_target_items(history, target)
     meta: dict[str, Any] = {

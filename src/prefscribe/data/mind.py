@@ -32,6 +32,7 @@ from ..schema import Interaction, Target, UserRecord
 from ._io import read_csv
 from ._leakage import drop_target_items, item_key
 from ._sampling import sample_records, user_rng
+from ._tags import clean_tags
 
 _REQUIRED = ("impression_id", "history", "candidate", "label")
 _LABEL = re.compile(r"^C(\d+)$")
@@ -111,7 +112,9 @@ def _record(row: dict[str, str], line: int, path: Path, seed: int,
 
     history = [Interaction(chosen=title, domain="mind", id=_at(side["history_news_id"], k),
                            meta=_drop_none({"position": k, "category": _at(side["history_category"], k),
-                                            "subvert": _at(side["history_subvert"], k)}))
+                                            "subvert": _at(side["history_subvert"], k),
+                                            "tags": clean_tags([_at(side["history_category"], k),
+                                                           _at(side["history_subvert"], k)]) or None}))
                for k, title in enumerate(history_titles)]
     history, dup = drop_target_items(history, target)
     paired = 0
@@ -121,6 +124,8 @@ def _record(row: dict[str, str], line: int, path: Path, seed: int,
             history[position] = history[position].model_copy(update={
                 "rejected": candidates[cand],
                 "meta": {**history[position].meta, "rejected_id": _at(side["candidate_news_id"], cand),
+                         **_tagged("rejected_tags", [_at(side["candidate_category"], cand),
+                                                     _at(side["candidate_subvert"], cand)]),
                          "rejected_source": "non-clicked candidate of the impression"}})
             paired += 1
     meta: dict[str, Any] = {
@@ -151,6 +156,11 @@ def _clicked(label: str, count: int, path: Path, line: int) -> set[int]:
 
 def _at(values: list[str] | None, index: int) -> str | None:
     return values[index].strip() if values is not None else None
+
+
+def _tagged(key: str, tags: list[str | None]) -> dict[str, list[str]]:
+    found = clean_tags(tags)
+    return {key: found} if found else {}
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:

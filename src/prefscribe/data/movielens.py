@@ -30,6 +30,7 @@ from ..schema import Interaction, Target, UserRecord
 from ._io import read_csv
 from ._leakage import drop_target_items, item_key
 from ._sampling import sample_records, user_rng
+from ._tags import clean_tags, era, year_of
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class Movie:
     movie_id: str
     text: str
     key: str  # the text as `_leakage.item_key` compares it, computed once
+    tags: tuple[str, ...] = ()  # genres and decade, which measured profiles count
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,8 @@ def read_movies(path: Path) -> dict[str, Movie]:
             raise InputError(f"movie {movie_id} listed twice", path=str(path), line=line, field="movieId")
         genres = [g for g in row["genres"].split("|") if g and g != NO_GENRES]
         text = f"{title} — {', '.join(genres)}" if genres else title
-        movies[movie_id] = Movie(movie_id, text, item_key(text))
+        tags = tuple(clean_tags([*genres, era(year_of(title))]))
+        movies[movie_id] = Movie(movie_id, text, item_key(text), tags)
     return movies
 
 
@@ -160,6 +163,7 @@ def _user_record(user: str, ratings: list[Rating], movies: dict[str, Movie], cat
             chosen=movies[r.movie_id].text, rejected=movies[neg.movie_id].text, id=r.movie_id,
             timestamp=float(r.timestamp), domain="movielens",
             meta={"rating": r.rating, "rejected_id": neg.movie_id, "rejected_source": neg.source,
+                  "tags": list(movies[r.movie_id].tags), "rejected_tags": list(movies[neg.movie_id].tags),
                   **({"rejected_rating": neg.rating} if neg.rating is not None else {})}))
     target_pair = Target(chosen=movies[target.movie_id].text, rejected=movies[target_neg.movie_id].text)
     history, dup = drop_target_items(history, target_pair)

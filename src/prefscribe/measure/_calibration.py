@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from ..errors import InputError
 from ._axes import Axis, fit_axes
 from ._population import Measured
-from ._scoring import Scored
+from ._scoring import TAGS, Scored
 
 SHIPPED = files("prefscribe") / "measure" / "calibration"
 MIN_COMPARISONS = 16  # fewer than this and a population's spread is a guess
@@ -84,7 +84,8 @@ def population(people: Iterable[Iterable[Measured | Scored]], *, model: str, voc
             vectors.setdefault(key, []).append(rows)
     stats = {name: _stats(groups) for name, groups in sorted(values.items())
              if sum(map(len, groups)) >= MIN_COMPARISONS and any(len(g) > 1 for g in groups)}
-    axes = {key: found for key, rows in sorted(vectors.items()) if (found := fit_axes(rows))}
+    # Tag counts are sparse (each comparison has a few of the data set's tags): stated one by one, no axes.
+    axes = {key: found for key, rows in sorted(vectors.items()) if not key.endswith(TAGS) and (found := fit_axes(rows))}
     return Calibration(model=model, vocabulary=vocabulary, threshold=threshold, stats=stats, axes=axes,
                        source=source or {})
 

@@ -41,7 +41,13 @@ def person_digest(comparisons: Sequence[Comparison]) -> str:
 
 
 def person_of(scored: Sequence[Scored]) -> Person:
-    return [Measured(s.comparison.key, dict(s.scores)) for s in scored]
+    """Each comparison's model scores, and its tag counts where its items have tags."""
+    person = []
+    for s in scored:
+        person.append(Measured(s.comparison.key, dict(s.scores)))
+        if tags := s.comparison.tag_scores:
+            person.append(Measured(s.comparison.tag_key, tags))
+    return person
 
 
 class Population:

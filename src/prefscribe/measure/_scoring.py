@@ -18,22 +18,39 @@ from ..llm.base import Conversation, OptionScores, Progress
 from ._vocabulary import OPTIONS, PREFILL, Kind, Vocabulary
 
 ROLE = "measure"
+TAGS = "+tags"  # the comparison kind of tag counts: "items+tags", "items+positive+tags"
 
 
 @dataclass(frozen=True)
 class Comparison:
     """The user's item against another: the item they rejected, or (positive-only histories) an item
-    other people took. `positive` marks the latter: it is calibrated apart."""
+    other people took. `positive` marks the latter: it is calibrated apart. `mine_tags` and `other_tags`: the
+    two items' tags (genres, categories, era) where their metadata gives them, else empty."""
 
     kind: Kind
     context: str | None
     mine: str
     other: str
     positive: bool = False
+    mine_tags: tuple[str, ...] = ()
+    other_tags: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
         return self.kind + ("+positive" if self.positive else "")
+
+    @property
+    def tag_key(self) -> str:
+        return self.key + TAGS
+
+    @property
+    def tag_scores(self) -> dict[str, float]:
+        """+1 for each tag only the user's item has, -1 for each only the other has: counted, not asked. A side
+        without tags says nothing (its metadata is missing, not empty)."""
+        if not self.mine_tags or not self.other_tags:
+            return {}
+        mine, other = set(self.mine_tags), set(self.other_tags)
+        return {tag: 1.0 if tag in mine else -1.0 for tag in sorted(mine ^ other)}
 
 
 @dataclass

@@ -44,6 +44,18 @@ class Kept:
     z: float
 
 
+@dataclass(frozen=True)
+class KeptTag:
+    """A tag (genre, category, era) the user's choices take or pass over more often than other people's."""
+
+    tag: str
+    likes: bool
+    took: int           # comparisons where the user took the item with the tag
+    n: int              # comparisons where one item had it and the other did not
+    others: int | None  # percent of such comparisons where other people took it (None: no population)
+    z: float
+
+
 class Vocabulary:
     """The measuring prompts and qualities of a prompt set. `version` names their content: caches and
     calibration tables are keyed by it."""
@@ -83,8 +95,8 @@ class Vocabulary:
                                  quality=quality.more)
         return [{"role": "system", "content": self._system}, {"role": "user", "content": user.strip()}]
 
-    def render(self, kept: list[Kept], measured: int) -> str:
-        return self._profile.render(kept=kept, measured=measured).strip()
+    def render(self, kept: list[Kept], tags: list[KeptTag], measured: int) -> str:
+        return self._profile.render(kept=kept, tags=tags, measured=measured).strip()
 
 
 def _qualities(table: object, kind: Kind) -> list[Quality]:

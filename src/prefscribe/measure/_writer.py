@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..cache import CachedCalls
-from ..data import user_rng
+from ..data import clean_tags, user_rng
 from ..errors import InputError
 from ..infer import InferJob, Inferrer, Result, check_past, profile_id
 from ..llm.base import Progress
@@ -32,11 +32,13 @@ from ._axes import MIN_PEOPLE as AXIS_PEOPLE
 from ._axes import Axis, position
 from ._calibration import QUALITY_THRESHOLD, Calibration, QualityStats, base_model, population, shipped
 from ._population import Person, Population, person_digest, person_of
-from ._scoring import Comparison, Scored, score
-from ._vocabulary import NOUNS, Kept, Vocabulary
+from ._scoring import TAGS, Comparison, Scored, score
+from ._vocabulary import NOUNS, Kept, KeptTag, Vocabulary
 
 MIN_PEOPLE = 8  # a run's own population is used as the reference only from this many people
 NAMED_PER_AXIS = 3  # qualities that name an axis in the text
+TAG_THRESHOLD = 2.0  # |z| of one tag's count: a data set has dozens of tags, so the bar is high
+MIN_TAG_COMPARISONS = 3  # a tag is stated only from this many comparisons where one item had it
 
 
 @dataclass
@@ -53,6 +55,9 @@ class MeasureConfig:
         qualities (a population too small for axes) take it when set, else QUALITY_THRESHOLD.
     max_qualities: at most this many statements (qualities named), strongest axis first.
     max_comparisons: only the most recent comparisons of a history are measured (a long one is cut).
+    max_tags: at most this many tags (genres, categories, era: from the items' metadata, `meta.tags` and
+        `meta.rejected_tags`) stated besides the qualities, strongest first.
+    tag_threshold: |z| of a tag's count against other people's from which it is stated.
     reference: items other people took, compared with a positive-only history's items (a run of several
         people also uses each other's items).
     seed: which reference item each positive-only item is compared with.
@@ -62,6 +67,8 @@ class MeasureConfig:
     threshold: float | None = None
     max_qualities: int = 4
     max_comparisons: int = 12
+    max_tags: int = 4
+    tag_threshold: float = TAG_THRESHOLD
     reference: Sequence[str] = ()
     seed: int = 0
 
@@ -88,7 +95,8 @@ class MeasuredWriter(Inferrer):
         m = self.measure
         table = m.calibration if isinstance(m.calibration, str) else f"table:{_table_id(m.calibration)}"
         threshold = "table" if m.threshold is None else f"{m.threshold:g}"
-        return f"measured(z={threshold},k={m.max_qualities},n={m.max_comparisons},{table})@{self.backend.info.spec}"
+        return (f"measured(z={threshold},k={m.max_qualities},n={m.max_comparisons},"
+                f"tags={m.max_tags}@{m.tag_threshold:g},{table})@{self.backend.info.spec}")
 
     def run(self, jobs: Sequence[InferJob], progress: Progress | None = None) -> list[Result]:
         for job in jobs:
@@ -128,30 +136,36 @@ class MeasuredWriter(Inferrer):
     def comparisons(self, jobs: Sequence[InferJob]) -> list[list[Comparison]]:
         """Each job's most recent comparisons: its pairs, and its positive-only items against reference items."""
         recent = [list(job.history)[-self.measure.max_comparisons:] for job in jobs]
-        pools = {kind: [(u, i.chosen) for u, history in enumerate(recent) for i in history if _kind(i) == kind]
-                 for kind in NOUNS}
+        pools = {kind: [(u, i.chosen, _tags(i, "tags")) for u, history in enumerate(recent) for i in history
+                        if _kind(i) == kind] for kind in NOUNS}
         out = []
         for u, history in enumerate(recent):
             comparisons = []
             for item in history:
                 kind = _kind(item)
+                mine = _tags(item, "tags")
                 if item.rejected is not None:
-                    comparisons.append(Comparison(kind, item.context, item.chosen, item.rejected))
+                    comparisons.append(Comparison(kind, item.context, item.chosen, item.rejected, mine_tags=mine,
+                                                  other_tags=_tags(item, "rejected_tags")))
                 else:
-                    other = self._reference(u, item, [t for v, t in pools[kind] if v != u])
-                    comparisons.append(Comparison(kind, None, item.chosen, other, positive=True))
+                    other, tags = self._reference(u, item, [(t, g) for v, t, g in pools[kind] if v != u])
+                    comparisons.append(Comparison(kind, None, item.chosen, other, positive=True, mine_tags=mine,
+                                                  other_tags=tags))
             out.append(comparisons)
         return out
 
-    def _reference(self, user: int, item: Interaction, others: list[str]) -> str:
-        """An item other people took, to compare a positive-only choice with (seeded by the item itself, so a
-        user's profile does not depend on who else is in the run beyond the pool)."""
-        pool = [t for t in list(self.measure.reference) + others if t != item.chosen]
+    def _reference(self, user: int, item: Interaction, others: list[tuple[str, tuple[str, ...]]]
+                   ) -> tuple[str, tuple[str, ...]]:
+        """An item other people took, and its tags, to compare a positive-only choice with (seeded by the item
+        itself, so a user's profile does not depend on who else is in the run beyond the pool)."""
+        tags = dict(sorted(others, key=lambda pair: pair[0]))  # one text's tags, whoever took it
+        pool = [t for t in list(self.measure.reference) + [t for t, _ in others] if t != item.chosen]
         if not pool:
             raise InputError("a positive-only history (no rejected items) is measured against items other people "
                              "took: profile several people together, or give reference items "
                              "(MeasureConfig.reference; `prefscribe infer --reference FILE`)", field="rejected")
-        return user_rng(self.measure.seed, "reference", item.chosen).choice(sorted(set(pool)))
+        other = user_rng(self.measure.seed, "reference", item.chosen).choice(sorted(set(pool)))
+        return other, tags.get(other, ())
 
     # ------------------------------------------------------------------------------------ calibration
     def _calibration(self, scored: list[list[Scored]], measured: list[Person]) -> Calibration:
@@ -169,7 +183,7 @@ class MeasuredWriter(Inferrer):
         needed = {s.comparison.key for person in scored for s in person}
         missing = {key for key in needed if table is None or not table.covers(key)}
         if not missing:
-            return table  # type: ignore[return-value]
+            return _with_tags(table, measured, spec, self.vocabulary.version)  # type: ignore[arg-type]
         people = len(measured)
         if people < MIN_PEOPLE:
             raise InputError(
@@ -177,8 +191,8 @@ class MeasuredWriter(Inferrer):
                 f"{self.vocabulary.version}): build one with `prefscribe calibrate`, profile at least "
                 f"{MIN_PEOPLE} people together to compare them with each other, or write a free-text profile "
                 "(--writer free)")
-        own = population([[m for m in person if m.key in missing] for person in measured], model=spec,
-                         vocabulary=self.vocabulary.version, source={"from": "run", "people": people})
+        own = population([[m for m in person if m.key in missing or m.key.endswith(TAGS)] for person in measured],
+                         model=spec, vocabulary=self.vocabulary.version, source={"from": "run", "people": people})
         if table is None:
             return own
         return table.model_copy(update={"stats": dict(table.stats) | own.stats, "axes": table.axes | own.axes,
@@ -201,8 +215,14 @@ class MeasuredWriter(Inferrer):
                 entry.n += 1
                 entry.total += value
                 entry.above += value > stats.mean
+            for tag, value in s.comparison.tag_scores.items():  # counted for every tag: a table may lack rare ones
+                entry = evidence.qualities.setdefault(f"{s.comparison.tag_key}:{tag}", QualityEvidence())
+                entry.n += 1
+                entry.total += value
+                entry.above += value > 0
         kept, ranked = self._kept(evidence, table)
-        text = self.vocabulary.render(kept, measured=(job.past.covers if job.past else 0) + len(scored))
+        tags = self._tags(evidence, table)
+        text = self.vocabulary.render(kept, tags, measured=(job.past.covers if job.past else 0) + len(scored))
         if evidence.preamble:
             text = evidence.preamble.rstrip() + "\n" + text
         reasoning = "z against other people: " + ", ".join(f"{name} {z:+.1f}" for name, z in ranked[:8])
@@ -216,7 +236,7 @@ class MeasuredWriter(Inferrer):
         threshold = self.measure.threshold if self.measure.threshold is not None else table.threshold
         found: list[tuple[float, list[Kept]]] = []
         ranked: list[tuple[str, float]] = []
-        for key in sorted({name.rsplit(":", 1)[0] for name in evidence.qualities}):
+        for key in sorted({name.rsplit(":", 1)[0] for name in evidence.qualities if TAGS + ":" not in name}):
             if table.axes.get(key):
                 for number, axis in enumerate(table.axes[key], start=1):
                     z = self._position(evidence, table, key, axis)
@@ -242,6 +262,25 @@ class MeasuredWriter(Inferrer):
                 if len(kept) < self.measure.max_qualities and statement.pole not in {k.pole for k in kept}:
                     kept.append(statement)
         return kept, ranked
+
+    def _tags(self, evidence: Evidence, table: Calibration) -> list[KeptTag]:
+        """The tags the user's choices take or pass over more than other people's, strongest first. Against a
+        tag other people's counts do not cover (too few people, a rare tag), against no leaning (mean 0)."""
+        found = []
+        for name, entry in evidence.qualities.items():
+            key, tag = name.rsplit(":", 1)
+            if not key.endswith(TAGS) or entry.n < MIN_TAG_COMPARISONS:
+                continue
+            stats = table.get(key, tag) or QualityStats(mean=0.0, std=1.0, within_std=1.0, comparisons=0, people=0)
+            z = _z(entry, stats)
+            if abs(z) >= self.measure.tag_threshold:
+                took = round((entry.total / entry.n + 1) / 2 * entry.n)
+                found.append(KeptTag(tag=tag, likes=z > 0, took=took, n=entry.n,
+                                     others=round(50 * (stats.mean + 1)) if stats.people else None, z=z))
+        found.sort(key=lambda t: -abs(t.z))
+        seen: set[str] = set()
+        unique = [t for t in found if not (t.tag in seen or seen.add(t.tag))]  # a tag of two comparison kinds
+        return unique[:self.measure.max_tags]
 
     @staticmethod
     def _position(evidence: Evidence, table: Calibration, key: str, axis: Axis) -> float | None:
@@ -271,8 +310,26 @@ def _kind(item: Interaction) -> str:
     return "replies" if item.context else "items"
 
 
+def _tags(item: Interaction, key: str) -> tuple[str, ...]:
+    """An item's tags from the interaction's meta (`tags`: the chosen item's; `rejected_tags`)."""
+    value = item.meta.get(key) or ()
+    if isinstance(value, str) or not all(isinstance(t, str) for t in value):
+        raise InputError(f"meta.{key} must be a list of strings, got {value!r}", field=f"meta.{key}")
+    return tuple(clean_tags(value))
+
+
 def _z(entry: QualityEvidence, stats: QualityStats) -> float:
     return (entry.total / entry.n - stats.mean) / (stats.within_std / math.sqrt(entry.n))
+
+
+def _with_tags(table: Calibration, measured: list[Person], model: str, vocabulary: str) -> Calibration:
+    """The table with the tag counts of the people measured so far: tags are a data set's own (its genres,
+    its categories), so no table made elsewhere knows them. Too few people: the table as it is."""
+    tagged = [[m for m in person if m.key.endswith(TAGS)] for person in measured]
+    if len(measured) < MIN_PEOPLE or not any(tagged):
+        return table
+    own = population(tagged, model=model, vocabulary=vocabulary)
+    return table.model_copy(update={"stats": dict(table.stats) | own.stats})
 
 
 def _table_id(table: Calibration) -> str:
