@@ -500,3 +500,14 @@ def test_tags_that_are_not_a_list_of_strings_are_refused(fake_backend):
     bad = [Interaction(chosen="Film (1999)", rejected="Other (1990)", meta={"tags": "Sci-Fi"})]
     with pytest.raises(InputError, match="meta.tags must be a list of strings"):
         writer.run([InferJob(bad)] + [InferJob(_films(None, offset=i)) for i in range(9)])
+
+
+def test_tagged_items_can_be_measured_by_their_tags_alone(fake_backend):
+    backend = fake_backend(option_fn=_noisy_judge)
+    writer = MeasuredWriter(backend, measure=MeasureConfig(calibration="shipped", ask_tagged_items=False))
+    people = [_films("Sci-Fi" if i < 3 else None, n=8, offset=i) for i in range(12)]
+    profiles = writer.run([InferJob(h) for h in people])
+    assert not backend.calls  # no model call, and no calibration table needed
+    assert "Likes Sci-Fi: took the Sci-Fi one in 8 of 8" in profiles[0].profile
+    assert "Sci-Fi" not in profiles[5].profile
+    assert all(not name.startswith("items:") for name in profiles[0].evidence.qualities)

@@ -19,6 +19,7 @@ from .options import (
     CandidatesOpt,
     NoCacheOpt,
     PromptsOpt,
+    TagsOnlyOpt,
     console,
     errors_exit,
     progress_bars,
@@ -74,6 +75,9 @@ def eval(
                            ] = "shipped",
     threshold: Annotated[float | None, typer.Option(help="measured writer: |z| on an axis of taste from which it is "
                                                     "stated (default: the calibration table's).")] = None,
+    tags_only: TagsOnlyOpt = False,
+    tag_threshold: Annotated[float | None, typer.Option(help="measured writer: |z| of a tag's count from which it "
+                                                        "is stated (default: the writer's).")] = None,
     noise_from: Annotated[str | None, typer.Option(help="Multi-interest noise source <benchmark>:<path>.")] = None,
     noise: Annotated[str, typer.Option(help="Noise intensities, e.g. 0,0.25,0.5,0.75.")] = "0,0.25,0.5,0.75",
     cross_domain: Annotated[str | None, typer.Option(help="<a>:<path>,<b>:<path>: pair users across two "
@@ -102,7 +106,7 @@ def eval(
         plan = assemble(EvalSpec(model=model, judge=judge, writer=writer, methods=methods, order=order, seed=seed,
                                  style=style, max_new_tokens=max_new_tokens, candidates=candidates,
                                  validator=validator, prompts=prompts, cache=not no_cache,
-                                 measure=_measure_config(calibration, threshold, seed)))
+                                 measure=_measure_config(calibration, threshold, seed, tags_only, tag_threshold)))
         meta = {"limit": limit, "data": data, "split": split, "loader_options": options, "noise_from": noise_from,
                 "cross_domain": cross_domain}
         for dataset in variants:
@@ -119,9 +123,11 @@ def eval(
         console.print(f"results in {out}/ (items.jsonl, summary.json, table.md, report.md, accuracy.png, bias.png)")
 
 
-def _measure_config(calibration: str, threshold: float | None, seed: int) -> MeasureConfig:
+def _measure_config(calibration: str, threshold: float | None, seed: int, tags_only: bool,
+                    tag_threshold: float | None) -> MeasureConfig:
     table = calibration if calibration in ("shipped", "run") else read_calibration(calibration)
-    return MeasureConfig(calibration=table, threshold=threshold, seed=seed)
+    tags = {} if tag_threshold is None else {"tag_threshold": tag_threshold}
+    return MeasureConfig(calibration=table, threshold=threshold, seed=seed, ask_tagged_items=not tags_only, **tags)
 
 
 def _loader_options(pairs: list[str]) -> dict:

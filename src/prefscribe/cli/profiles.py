@@ -26,6 +26,7 @@ from .options import (
     ModelOpt,
     NoCacheOpt,
     PromptsOpt,
+    TagsOnlyOpt,
     WriterOpt,
     check_choice,
     emit_json,
@@ -59,6 +60,7 @@ def infer(
                                                    "took, compared with a positive-only history's items.")] = None,
     calibration: Annotated[Path | None, typer.Option(help="measured writer: a table from `prefscribe calibrate` "
                                                      "(default: the package's, if it ships one).")] = None,
+    tags_only: TagsOnlyOpt = False,
 ) -> None:
     """Write a preference profile from a history, or update one (--past) with new interactions."""
     with errors_exit():
@@ -69,7 +71,8 @@ def infer(
         config = InferConfig(style=style, max_new_tokens=max_new_tokens, seed=seed, prompts=get_prompts(prompts))
         cache = None if no_cache else ResultCache()
         measure = MeasureConfig(reference=[i.chosen for i in read_history(reference)] if reference else (),
-                                calibration=read_calibration(calibration) if calibration else "shipped", seed=seed)
+                                calibration=read_calibration(calibration) if calibration else "shipped", seed=seed,
+                                ask_tagged_items=not tags_only)
         backend = load_backend(model)
         inferrer = writer_factory(writer)(WriterParts(backend, backend, config, cache, candidates,
                                                load_backend(validator) if validator else None, measure))

@@ -44,7 +44,8 @@ def person_of(scored: Sequence[Scored]) -> Person:
     """Each comparison's model scores, and its tag counts where its items have tags."""
     person = []
     for s in scored:
-        person.append(Measured(s.comparison.key, dict(s.scores)))
+        if s.scores or s.errors:  # a comparison measured by its tags alone has no model scores
+            person.append(Measured(s.comparison.key, dict(s.scores)))
         if tags := s.comparison.tag_scores:
             person.append(Measured(s.comparison.tag_key, tags))
     return person

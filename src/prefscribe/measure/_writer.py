@@ -58,6 +58,8 @@ class MeasureConfig:
     max_tags: at most this many tags (genres, categories, era: from the items' metadata, `meta.tags` and
         `meta.rejected_tags`) stated besides the qualities, strongest first.
     tag_threshold: |z| of a tag's count against other people's from which it is stated.
+    ask_tagged_items: also ask the model about items whose tags are known (False: such comparisons are measured
+        by their tags alone, with no model call: a catalogue with genres or categories, profiled cheaply).
     reference: items other people took, compared with a positive-only history's items (a run of several
         people also uses each other's items).
     seed: which reference item each positive-only item is compared with.
@@ -68,6 +70,7 @@ class MeasureConfig:
     max_qualities: int = 4
     max_comparisons: int = 12
     max_tags: int = 4
+    ask_tagged_items: bool = True
     tag_threshold: float = TAG_THRESHOLD
     reference: Sequence[str] = ()
     seed: int = 0
@@ -96,7 +99,8 @@ class MeasuredWriter(Inferrer):
         table = m.calibration if isinstance(m.calibration, str) else f"table:{_table_id(m.calibration)}"
         threshold = "table" if m.threshold is None else f"{m.threshold:g}"
         return (f"measured(z={threshold},k={m.max_qualities},n={m.max_comparisons},"
-                f"tags={m.max_tags}@{m.tag_threshold:g},{table})@{self.backend.info.spec}")
+                f"tags={m.max_tags}@{m.tag_threshold:g}{'' if m.ask_tagged_items else ',tags-only'},{table})"
+                f"@{self.backend.info.spec}")
 
     def run(self, jobs: Sequence[InferJob], progress: Progress | None = None) -> list[Result]:
         for job in jobs:
@@ -106,7 +110,7 @@ class MeasuredWriter(Inferrer):
         plans = self.comparisons(jobs)
         scored: list[list[Scored]] = []
         for comparisons in plans:
-            scored.append(score(self._measure_calls, self.vocabulary, comparisons) if comparisons else [])
+            scored.append(self._score(comparisons))
             if progress:
                 progress(1)
         people = self._population.add([(person_digest(comparisons), person_of(person))
@@ -123,14 +127,19 @@ class MeasuredWriter(Inferrer):
         for comparisons in plans:
             if comparisons:
                 people.append((person_digest(comparisons),
-                               person_of(score(self._measure_calls, self.vocabulary, comparisons))))
+                               person_of(self._score(comparisons))))
             if progress:
                 progress(1)
         self._population.add(people)
 
-    @property
-    def _measure_calls(self) -> CachedCalls:
-        return CachedCalls(self.backend, self.cache, self.vocabulary.version)
+    def _score(self, comparisons: list[Comparison]) -> list[Scored]:
+        """The model's scores of each comparison it is asked about; a comparison of tagged items, when the
+        config says tags alone measure them, gets no model call (its Scored has no scores)."""
+        asks = [self.measure.ask_tagged_items or c.kind != "items" or not c.tag_scores for c in comparisons]
+        asked = [c for c, ask in zip(comparisons, asks) if ask]
+        calls = CachedCalls(self.backend, self.cache, self.vocabulary.version)
+        scores = iter(score(calls, self.vocabulary, asked) if asked else [])
+        return [next(scores) if ask else Scored(c, {}, [], 0) for c, ask in zip(comparisons, asks)]
 
     # ------------------------------------------------------------------------------------ comparisons
     def comparisons(self, jobs: Sequence[InferJob]) -> list[list[Comparison]]:
@@ -180,10 +189,10 @@ class MeasuredWriter(Inferrer):
             raise InputError(f"the calibration table is for {table.model} with vocabulary {table.vocabulary}, not "
                              f"{base_model(spec)} with {self.vocabulary.version}: build one for this model with "
                              "`prefscribe calibrate`", field="calibration")
-        needed = {s.comparison.key for person in scored for s in person}
+        needed = {s.comparison.key for person in scored for s in person if s.scores or s.errors}
         missing = {key for key in needed if table is None or not table.covers(key)}
         if not missing:
-            return _with_tags(table, measured, spec, self.vocabulary.version)  # type: ignore[arg-type]
+            return _with_tags(table, measured, spec, self.vocabulary.version)
         people = len(measured)
         if people < MIN_PEOPLE:
             raise InputError(
@@ -322,9 +331,11 @@ def _z(entry: QualityEvidence, stats: QualityStats) -> float:
     return (entry.total / entry.n - stats.mean) / (stats.within_std / math.sqrt(entry.n))
 
 
-def _with_tags(table: Calibration, measured: list[Person], model: str, vocabulary: str) -> Calibration:
-    """The table with the tag counts of the people measured so far: tags are a data set's own (its genres,
-    its categories), so no table made elsewhere knows them. Too few people: the table as it is."""
+def _with_tags(table: Calibration | None, measured: list[Person], model: str, vocabulary: str) -> Calibration:
+    """The table (none: no model scores to compare) with the tag counts of the people measured so far: tags are
+    a data set's own (its genres, its categories), so no table made elsewhere knows them. Too few people: the
+    table as it is."""
+    table = table or Calibration(model=base_model(model), vocabulary=vocabulary, stats={})
     tagged = [[m for m in person if m.key.endswith(TAGS)] for person in measured]
     if len(measured) < MIN_PEOPLE or not any(tagged):
         return table
