@@ -12,7 +12,7 @@ from ..errors import InputError
 from ..evaluate import SETTINGS, WRITERS, EvalSpec, assemble, parse_methods, parse_settings, write_report
 from ..evaluate.variants import Dataset, cross_domain_variants, noise_variants, positive_only_variant
 from ..llm import DEFAULT_SPEC
-from ..measure import MeasureConfig
+from ..measure import TAG_THRESHOLD, MeasureConfig
 from ..measure import read as read_calibration
 from .options import (
     DEFAULT_WRITER,
@@ -126,8 +126,8 @@ def eval(
 def _measure_config(calibration: str, threshold: float | None, seed: int, tags_only: bool,
                     tag_threshold: float | None) -> MeasureConfig:
     table = calibration if calibration in ("shipped", "run") else read_calibration(calibration)
-    tags = {} if tag_threshold is None else {"tag_threshold": tag_threshold}
-    return MeasureConfig(calibration=table, threshold=threshold, seed=seed, ask_tagged_items=not tags_only, **tags)
+    return MeasureConfig(calibration=table, threshold=threshold, seed=seed, ask_tagged_items=not tags_only,
+                         tag_threshold=TAG_THRESHOLD if tag_threshold is None else tag_threshold)
 
 
 def _loader_options(pairs: list[str]) -> dict:

@@ -287,9 +287,10 @@ class MeasuredWriter(Inferrer):
                 found.append(KeptTag(tag=tag, likes=z > 0, took=took, n=entry.n,
                                      others=round(50 * (stats.mean + 1)) if stats.people else None, z=z))
         found.sort(key=lambda t: -abs(t.z))
-        seen: set[str] = set()
-        unique = [t for t in found if not (t.tag in seen or seen.add(t.tag))]  # a tag of two comparison kinds
-        return unique[:self.measure.max_tags]
+        stated: dict[str, KeptTag] = {}
+        for t in found:  # a tag of two comparison kinds is stated once, its strongest
+            stated.setdefault(t.tag, t)
+        return list(stated.values())[:self.measure.max_tags]
 
     @staticmethod
     def _position(evidence: Evidence, table: Calibration, key: str, axis: Axis) -> float | None:
