@@ -136,6 +136,23 @@ def test_progress_bars_grow_a_bar_whose_description_comes_again(monkeypatch):
     assert [(t.description, t.total, t.completed) for t in progress.tasks] == [("targets", 5, 4), ("generate", 4, 0)]
 
 
+def test_progress_written_to_a_log_prints_a_line_each_tenth(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from prefscribe.cli import options
+
+    log = io.StringIO()  # not a terminal: a live bar would stay blank until the end
+    monkeypatch.setattr(options, "console", Console(file=log, width=200))
+    with options.progress_bar("scoring", 20) as advance:
+        for _ in range(20):
+            advance(1)
+    lines = [line for line in log.getvalue().splitlines() if line.startswith("scoring: ")]
+    assert [line.split()[1] for line in lines] == [f"{k}/20" for k in range(2, 21, 2)]
+    assert all(" after " in line for line in lines)
+
+
 # One bad input per command: each exits 2 with one "error:" line, before any model loads.
 BAD_INPUT = {
     "infer": (["infer", "missing.jsonl"], "file not found"),

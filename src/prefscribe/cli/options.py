@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, get_args
@@ -70,6 +71,29 @@ def errors_exit() -> Iterator[None]:
         raise typer.Exit(2 if isinstance(exc, ValueError) else 1) from None
 
 
+LOG_EVERY_S = 60.0  # where the output is a log, not a terminal: a progress line at least this often
+
+
+def _advancer(bars: Progress, task: TaskID):
+    """`advance(n)` for one bar. A live bar redraws only on a terminal; written to a log (a background run,
+    CI) it would show nothing until the end, so there each tenth of the work, and a minute without one,
+    prints a line."""
+    if console.is_terminal:
+        return lambda n=1: bars.advance(task, n)
+    last = {"time": time.monotonic(), "tenth": 0}
+
+    def advance(n: int = 1) -> None:
+        bars.advance(task, n)
+        state = bars.tasks[bars.task_ids.index(task)]
+        tenth = int(10 * state.completed / state.total) if state.total else 0
+        if tenth > last["tenth"] or time.monotonic() - last["time"] >= LOG_EVERY_S:
+            last.update(time=time.monotonic(), tenth=tenth)
+            left = f", about {state.time_remaining:.0f} s left" if state.time_remaining is not None else ""
+            console.print(f"{state.description}: {state.completed:g}/{state.total:g} after "
+                          f"{state.elapsed or 0:.0f} s{left}", markup=False, highlight=False)
+    return advance
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
@@ -80,7 +104,7 @@ def progress_bar(description: str, total: int) -> Iterator:
     """A rich progress bar with ETA; yields a callback taking the number of items just finished."""
     with _progress() as bar:
         task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+        yield _advancer(bar, task)
 
 
 @contextmanager
@@ -96,5 +120,5 @@ def progress_bars() -> Iterator:
                 bars.update(task, total=(next(t.total for t in bars.tasks if t.id == task) or 0) + total)
             else:
                 task = tasks[description] = bars.add_task(description, total=total)
-            return lambda n=1: bars.advance(task, n)
+            return _advancer(bars, task)
         yield new_bar
