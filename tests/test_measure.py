@@ -511,3 +511,18 @@ def test_tagged_items_can_be_measured_by_their_tags_alone(fake_backend):
     assert "Likes Sci-Fi: took the Sci-Fi one in 8 of 8" in profiles[0].profile
     assert "Sci-Fi" not in profiles[5].profile
     assert all(not name.startswith("items:") for name in profiles[0].evidence.qualities)
+
+
+def test_positive_only_items_are_compared_with_items_of_their_own_domain(fake_backend):
+    writer = _writer(fake_backend(option_fn=_noisy_judge))
+    films = [Interaction(chosen=f"Film {k} (199{k})", domain="movies") for k in range(3)]
+    news = [Interaction(chosen=f"Headline {k}", domain="news") for k in range(3)]
+    plain = [Interaction(chosen="An item with no domain")]
+    another_film = Interaction(chosen="Film 9 (1999)", domain="movies")
+    first, second, third = writer.comparisons([InferJob(films), InferJob(news + [another_film]), InferJob(plain)])
+    # A film is compared with another person's film; nobody else took headlines, so a headline is compared
+    # with any item other people took, as is an item with no domain.
+    assert [c.other for c in first] == ["Film 9 (1999)"] * 3
+    assert second[3].other.startswith("Film ") and second[3].other != "Film 9 (1999)"
+    assert not any(c.other.startswith("Headline") for c in second[:3])
+    assert third[0].other.startswith(("Film", "Headline"))

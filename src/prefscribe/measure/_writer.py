@@ -145,8 +145,10 @@ class MeasuredWriter(Inferrer):
     def comparisons(self, jobs: Sequence[InferJob]) -> list[list[Comparison]]:
         """Each job's most recent comparisons: its pairs, and its positive-only items against reference items."""
         recent = [list(job.history)[-self.measure.max_comparisons:] for job in jobs]
-        pools = {kind: [(u, i.chosen, _tags(i, "tags")) for u, history in enumerate(recent) for i in history
-                        if _kind(i) == kind] for kind in NOUNS}
+        pools: dict[tuple[str, str | None], list] = {}  # by kind and domain: a film is compared with films
+        for u, history in enumerate(recent):
+            for i in history:
+                pools.setdefault((_kind(i), i.domain), []).append((u, i.chosen, _tags(i, "tags")))
         out = []
         for u, history in enumerate(recent):
             comparisons = []
@@ -157,7 +159,7 @@ class MeasuredWriter(Inferrer):
                     comparisons.append(Comparison(kind, item.context, item.chosen, item.rejected, mine_tags=mine,
                                                   other_tags=_tags(item, "rejected_tags")))
                 else:
-                    other, tags = self._reference(u, item, [(t, g) for v, t, g in pools[kind] if v != u])
+                    other, tags = self._reference(u, item, _pool(pools, item, u))
                     comparisons.append(Comparison(kind, None, item.chosen, other, positive=True, mine_tags=mine,
                                                   other_tags=tags))
             out.append(comparisons)
@@ -318,6 +320,17 @@ class MeasuredWriter(Inferrer):
 
 def _kind(item: Interaction) -> str:
     return "replies" if item.context else "items"
+
+
+def _pool(pools: dict[tuple[str, str | None], list], item: Interaction, user: int
+          ) -> list[tuple[str, tuple[str, ...]]]:
+    """Other people's items (text, tags) to compare `user`'s positive-only `item` with: those of its domain
+    when the history names one and others took items of it (a film against films, not headlines), else every
+    item of its kind."""
+    kind = _kind(item)
+    others = {key: [(t, g) for v, t, g in entries if v != user and t != item.chosen] for key, entries in pools.items()}
+    same = others.get((kind, item.domain), []) if item.domain is not None else []
+    return same or [entry for (k, _), entries in others.items() if k == kind for entry in entries]
 
 
 def _tags(item: Interaction, key: str) -> tuple[str, ...]:
