@@ -24,8 +24,9 @@ from prefscribe.measure import (
     read,
     score,
 )
+from prefscribe.measure._axes import Axis
 from prefscribe.prompts import get_prompts
-from prefscribe.schema import Interaction, Profile, parse_history_lines
+from prefscribe.schema import Evidence, Interaction, Profile, QualityEvidence, parse_history_lines
 
 A_BIAS = 2.0  # the scripted judge leans to "A" whatever it reads, as small judges do
 
@@ -526,3 +527,41 @@ def test_positive_only_items_are_compared_with_items_of_their_own_domain(fake_ba
     assert second[3].other.startswith("Film ") and second[3].other != "Film 9 (1999)"
     assert not any(c.other.startswith("Headline") for c in second[:3])
     assert third[0].other.startswith(("Film", "Headline"))
+
+
+def _table_with_an_axis() -> Calibration:
+    """Items whose people differ mostly along one axis (celebrity news against politics), a quality beside it
+    (science), and another the axis loads on (sports)."""
+    stats = {f"items:{q}": QualityStats(mean=0.0, std=0.2, within_std=0.1, comparisons=100, people=20)
+             for q in ("celebrity", "politics", "sports", "science")}
+    axis = Axis(weights={"celebrity": 10.0, "politics": -10.0, "sports": 10.0},
+                loadings={"celebrity": 0.8, "politics": -0.6, "sports": 0.5}, noise=3.0, ratio=2.0, null=1.0)
+    return Calibration(model="fake:test", vocabulary=Vocabulary(get_prompts()).version, stats=stats,
+                       axes={"items": [axis]})
+
+
+def _evidence(means: dict[str, float], n: int = 4) -> Evidence:
+    entries = {f"items:{q}": QualityEvidence(n=n, total=m * n, above=n if m > 0 else 0)
+               for q, m in means.items()}
+    return Evidence(vocabulary="v", calibration="t", qualities=entries)
+
+
+def test_an_axis_is_named_only_by_qualities_the_users_own_choices_lean_to(fake_backend):
+    writer = MeasuredWriter(fake_backend(option_fn=_noisy_judge))
+    # Far along the axis by celebrity news alone; on politics and sports no different from other people.
+    kept, ranked = writer._kept(_evidence({"celebrity": 0.2, "politics": 0.0, "sports": 0.0, "science": 0.0}),
+                                _table_with_an_axis())
+    assert ranked[0][0] == "items:axis1" and ranked[0][1] > 1.0
+    assert [k.pole for k in kept] == ["more about celebrities, entertainment or lifestyle"]
+
+
+def test_a_quality_off_the_populations_axes_is_stated_beside_them(fake_backend):
+    writer = MeasuredWriter(fake_backend(option_fn=_noisy_judge))
+    # Nowhere on the axis; far above other people on science (z = 0.2 / (0.1 / 2) = 4).
+    kept, _ = writer._kept(_evidence({"celebrity": 0.0, "politics": 0.0, "sports": 0.0, "science": 0.2}),
+                           _table_with_an_axis())
+    assert [(k.pole, k.agree, k.n) for k in kept] == [("more about science, technology or health", 4, 4)]
+    # Below the bar for one quality among many (z = 2 < QUALITY_THRESHOLD): nothing is stated.
+    kept, _ = writer._kept(_evidence({"celebrity": 0.0, "politics": 0.0, "sports": 0.0, "science": 0.1}),
+                           _table_with_an_axis())
+    assert kept == []

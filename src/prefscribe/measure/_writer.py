@@ -37,6 +37,7 @@ from ._vocabulary import NOUNS, Kept, KeptTag, Vocabulary
 
 MIN_PEOPLE = 8  # a run's own population is used as the reference only from this many people
 NAMED_PER_AXIS = 3  # qualities that name an axis in the text
+AGREES = 1.0  # |z| on a quality alone from which it may name an axis the user's choices lean along
 TAG_THRESHOLD = 2.0  # |z| of one tag's count: a data set has dozens of tags, so the bar is high
 MIN_TAG_COMPARISONS = 3  # a tag is stated only from this many comparisons where one item had it
 
@@ -243,28 +244,29 @@ class MeasuredWriter(Inferrer):
                        **common)
 
     def _kept(self, evidence: Evidence, table: Calibration) -> tuple[list[Kept], list[tuple[str, float]]]:
-        """The statements, strongest first, and every axis's or quality's z (for the reasoning)."""
+        """The statements, strongest first, and every axis's or quality's z (for the reasoning). Where the
+        population has axes of taste, the user's position on each, and besides them any single quality on which
+        the user departs beyond QUALITY_THRESHOLD (a taste the population's main axes do not carry: a reader of
+        science news among people who differ mostly on celebrity news); else single qualities only."""
         threshold = self.measure.threshold if self.measure.threshold is not None else table.threshold
         found: list[tuple[float, list[Kept]]] = []
         ranked: list[tuple[str, float]] = []
         for key in sorted({name.rsplit(":", 1)[0] for name in evidence.qualities if TAGS + ":" not in name}):
-            if table.axes.get(key):
-                for number, axis in enumerate(table.axes[key], start=1):
-                    z = self._position(evidence, table, key, axis)
-                    if z is None:
-                        continue
-                    ranked.append((f"{key}:axis{number}", z))
-                    if abs(z) >= threshold:
-                        found.append((z, self._named(evidence, key, axis, z)))
-            else:  # too few people for axes: single qualities, with a bar for testing many at once
-                bar = self.measure.threshold if self.measure.threshold is not None else QUALITY_THRESHOLD
-                for name, entry in evidence.qualities.items():
-                    stats = table.get(key, name.rsplit(":", 1)[1]) if name.startswith(key + ":") else None
-                    if stats is not None and entry.n:
-                        z = _z(entry, stats)
-                        ranked.append((name, z))
-                        if abs(z) >= bar:
-                            found.append((z, [self._statement(evidence, name, z)]))
+            singles = self._singles(evidence, table, key)
+            axes = table.axes.get(key) or []
+            for number, axis in enumerate(axes, start=1):
+                z = self._position(evidence, table, key, axis)
+                if z is None:
+                    continue
+                ranked.append((f"{key}:axis{number}", z))
+                if abs(z) >= threshold and (named := self._named(evidence, key, axis, z, dict(singles))):
+                    found.append((z, named))
+            bar = QUALITY_THRESHOLD if axes or self.measure.threshold is None else self.measure.threshold
+            for name, z in singles:
+                if not axes:
+                    ranked.append((name, z))
+                if abs(z) >= bar:
+                    found.append((z, [self._statement(evidence, name, z)]))
         found.sort(key=lambda pair: -abs(pair[0]))
         ranked.sort(key=lambda pair: -abs(pair[1]))
         kept: list[Kept] = []
@@ -273,6 +275,16 @@ class MeasuredWriter(Inferrer):
                 if len(kept) < self.measure.max_qualities and statement.pole not in {k.pole for k in kept}:
                     kept.append(statement)
         return kept, ranked
+
+    @staticmethod
+    def _singles(evidence: Evidence, table: Calibration, key: str) -> list[tuple[str, float]]:
+        """Each quality of this comparison kind the table covers, with the user's z on it alone."""
+        out = []
+        for name, entry in evidence.qualities.items():
+            stats = table.get(key, name.rsplit(":", 1)[1]) if name.rsplit(":", 1)[0] == key else None
+            if stats is not None and entry.n:
+                out.append((name, _z(entry, stats)))
+        return out
 
     def _tags(self, evidence: Evidence, table: Calibration) -> list[KeptTag]:
         """The tags the user's choices take or pass over more than other people's, strongest first. Against a
@@ -302,10 +314,18 @@ class MeasuredWriter(Inferrer):
         means = {q: e.total / e.n for q, e in entries.items()}  # type: ignore[union-attr]
         return position(axis, means, table.centre(key), min(e.n for e in entries.values()))  # type: ignore[union-attr]
 
-    def _named(self, evidence: Evidence, key: str, axis: Axis, z: float) -> list[Kept]:
-        """An axis in words: the qualities that move most with it, each on the pole the user's choices go."""
-        moves = sorted(axis.loadings.items(), key=lambda pair: -abs(pair[1]))[:NAMED_PER_AXIS]
-        return [self._statement(evidence, f"{key}:{q}", z if load > 0 else -z) for q, load in moves]
+    def _named(self, evidence: Evidence, key: str, axis: Axis, z: float, single: dict[str, float]) -> list[Kept]:
+        """An axis in words: the qualities that move most with it, each on the pole the user's choices go, and
+        only those on which the user's own choices go that way too (|z| >= AGREES on the quality alone): an axis
+        mixes qualities, and a reader must not see "less political (1 of 6)" named for a celebrity axis."""
+        moves = sorted(axis.loadings.items(), key=lambda pair: -abs(pair[1]))
+        named = []
+        for quality, load in moves:
+            pole = z if load > 0 else -z
+            own = single.get(f"{key}:{quality}", 0.0)
+            if own * pole > 0 and abs(own) >= AGREES and len(named) < NAMED_PER_AXIS:
+                named.append(self._statement(evidence, f"{key}:{quality}", pole))
+        return named
 
     def _statement(self, evidence: Evidence, name: str, z: float) -> Kept:
         key, quality_id = name.rsplit(":", 1)
