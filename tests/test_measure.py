@@ -14,6 +14,7 @@ from prefscribe.errors import InputError
 from prefscribe.infer import InferJob
 from prefscribe.measure import (
     MIN_TAG_COMPARISONS,
+    Axis,
     Calibration,
     Comparison,
     MeasureConfig,
@@ -23,8 +24,8 @@ from prefscribe.measure import (
     population,
     read,
     score,
+    shipped,
 )
-from prefscribe.measure._axes import Axis
 from prefscribe.prompts import get_prompts
 from prefscribe.schema import Evidence, Interaction, Profile, QualityEvidence, parse_history_lines
 
@@ -198,6 +199,18 @@ def test_a_calibration_table_round_trips(tmp_path):
     (tmp_path / "bad.json").write_text('{"model": 1}')
     with pytest.raises(InputError, match="not a calibration table"):
         read(tmp_path / "bad.json")
+
+
+def test_the_default_model_ships_a_table_for_the_current_vocabulary():
+    # Editing qualities.yaml or the scoring prompt changes the vocabulary version: the shipped table must then be
+    # rebuilt (`prefscribe calibrate`, see measure/calibration/README.md), or single users cannot be measured.
+    version = Vocabulary(get_prompts()).version
+    table = shipped("embedded:1.5b+torch", version)  # the default model, on any engine
+    assert table is not None, f"no shipped table for embedded:1.5b and vocabulary {version}"
+    for kind in ("replies", "items", "items+positive"):
+        assert table.covers(kind)
+    assert all(s.within_std > 0 and s.people >= 2 for s in table.stats.values())
+    assert table.source["split"] == "dev"
 
 
 def test_the_shared_prefix_gives_the_scores_of_one_prompt_at_a_time(tiny_backend):
