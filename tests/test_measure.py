@@ -561,8 +561,8 @@ def _evidence(means: dict[str, float], n: int = 4) -> Evidence:
 
 def test_an_axis_is_named_only_by_qualities_the_users_own_choices_lean_to(fake_backend):
     writer = MeasuredWriter(fake_backend(option_fn=_noisy_judge))
-    # Far along the axis by celebrity news alone; on politics and sports no different from other people.
-    kept, ranked = writer._kept(_evidence({"celebrity": 0.2, "politics": 0.0, "sports": 0.0, "science": 0.0}),
+    # Along the axis by celebrity news, though a little more political and less sporty than other people.
+    kept, ranked = writer._kept(_evidence({"celebrity": 0.2, "politics": 0.05, "sports": -0.05, "science": 0.0}),
                                 _table_with_an_axis())
     assert ranked[0][0] == "items:axis1" and ranked[0][1] > 1.0
     assert [k.pole for k in kept] == ["more about celebrities, entertainment or lifestyle"]
@@ -578,3 +578,11 @@ def test_a_quality_off_the_populations_axes_is_stated_beside_them(fake_backend):
     kept, _ = writer._kept(_evidence({"celebrity": 0.0, "politics": 0.0, "sports": 0.0, "science": 0.1}),
                            _table_with_an_axis())
     assert kept == []
+
+
+def test_an_axis_comes_before_a_single_quality_when_room_is_short(fake_backend):
+    writer = MeasuredWriter(fake_backend(option_fn=_noisy_judge), measure=MeasureConfig(max_qualities=1))
+    # On the axis by being less political (axis z about 1.2), and far out on science alone (z = 6).
+    kept, _ = writer._kept(_evidence({"celebrity": 0.0, "politics": -0.1, "sports": 0.0, "science": 0.3}),
+                           _table_with_an_axis())
+    assert [k.pole for k in kept] == ["less political"]

@@ -37,7 +37,6 @@ from ._vocabulary import NOUNS, Kept, KeptTag, Vocabulary
 
 MIN_PEOPLE = 8  # a run's own population is used as the reference only from this many people
 NAMED_PER_AXIS = 3  # qualities that name an axis in the text
-AGREES = 1.0  # |z| on a quality alone from which it may name an axis the user's choices lean along
 TAG_THRESHOLD = 2.0  # |z| of one tag's count: a data set has dozens of tags, so the bar is high
 MIN_TAG_COMPARISONS = 3  # a tag is stated only from this many comparisons where one item had it
 
@@ -245,11 +244,12 @@ class MeasuredWriter(Inferrer):
 
     def _kept(self, evidence: Evidence, table: Calibration) -> tuple[list[Kept], list[tuple[str, float]]]:
         """The statements, strongest first, and every axis's or quality's z (for the reasoning). Where the
-        population has axes of taste, the user's position on each, and besides them any single quality on which
+        population has axes of taste, the user's position on each, and after them any single quality on which
         the user departs beyond QUALITY_THRESHOLD (a taste the population's main axes do not carry: a reader of
         science news among people who differ mostly on celebrity news); else single qualities only."""
         threshold = self.measure.threshold if self.measure.threshold is not None else table.threshold
-        found: list[tuple[float, list[Kept]]] = []
+        found: list[tuple[float, list[Kept]]] = []  # axes
+        beside: list[tuple[float, list[Kept]]] = []  # single qualities
         ranked: list[tuple[str, float]] = []
         for key in sorted({name.rsplit(":", 1)[0] for name in evidence.qualities if TAGS + ":" not in name}):
             singles = self._singles(evidence, table, key)
@@ -266,11 +266,13 @@ class MeasuredWriter(Inferrer):
                 if not axes:
                     ranked.append((name, z))
                 if abs(z) >= bar:
-                    found.append((z, [self._statement(evidence, name, z)]))
+                    beside.append((z, [self._statement(evidence, name, z)]))
+        # The axes first (they pool a user's comparisons over qualities: the surer finding), then single qualities.
         found.sort(key=lambda pair: -abs(pair[0]))
+        beside.sort(key=lambda pair: -abs(pair[0]))
         ranked.sort(key=lambda pair: -abs(pair[1]))
         kept: list[Kept] = []
-        for _, statements in found:
+        for _, statements in found + beside:
             for statement in statements:
                 if len(kept) < self.measure.max_qualities and statement.pole not in {k.pole for k in kept}:
                     kept.append(statement)
@@ -315,15 +317,14 @@ class MeasuredWriter(Inferrer):
         return position(axis, means, table.centre(key), min(e.n for e in entries.values()))  # type: ignore[union-attr]
 
     def _named(self, evidence: Evidence, key: str, axis: Axis, z: float, single: dict[str, float]) -> list[Kept]:
-        """An axis in words: the qualities that move most with it, each on the pole the user's choices go, and
-        only those on which the user's own choices go that way too (|z| >= AGREES on the quality alone): an axis
-        mixes qualities, and a reader must not see "less political (1 of 6)" named for a celebrity axis."""
-        moves = sorted(axis.loadings.items(), key=lambda pair: -abs(pair[1]))
+        """An axis in words: the qualities that move most with it, each on the pole the user's choices go, passing
+        over any on which the user's own choices did not go that way: an axis mixes qualities, and a reader must
+        not see "less political (chose it in 1 of 6)" named for a celebrity axis. On the others a user's few
+        comparisons are noisy, and the axis pools them: no bar on each alone."""
         named = []
-        for quality, load in moves:
+        for quality, load in sorted(axis.loadings.items(), key=lambda pair: -abs(pair[1])):
             pole = z if load > 0 else -z
-            own = single.get(f"{key}:{quality}", 0.0)
-            if own * pole > 0 and abs(own) >= AGREES and len(named) < NAMED_PER_AXIS:
+            if single.get(f"{key}:{quality}", 0.0) * pole > 0 and len(named) < NAMED_PER_AXIS:
                 named.append(self._statement(evidence, f"{key}:{quality}", pole))
         return named
 
