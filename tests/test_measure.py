@@ -103,7 +103,7 @@ def test_profiles_state_what_sets_a_user_apart_from_the_run(fake_backend):
         else:
             assert "shorter and more concise (chose the shorter one in 4 of 4" in profile.profile
         assert profile.covers == 4 and profile.evidence.qualities["replies:length"].n == 4
-        assert profile.prompt_version == writer.vocabulary.version
+        assert profile.prompt_version == writer.vocabulary.text_version
         assert profile.usage.prompt_tokens > 0
     # Opposite users get opposite texts: the profile carries the user, not the model's prior.
     assert profiles[0].profile != profiles[1].profile
@@ -586,3 +586,33 @@ def test_an_axis_comes_before_a_single_quality_when_room_is_short(fake_backend):
     kept, _ = writer._kept(_evidence({"celebrity": 0.0, "politics": -0.1, "sports": 0.0, "science": 0.3}),
                            _table_with_an_axis())
     assert [k.pole for k in kept] == ["less political"]
+
+
+def test_rewording_profiles_keeps_the_measurements_and_tables(tmp_path):
+    import shutil
+
+    from prefscribe.prompts.templates import TEMPLATES
+
+    shutil.copytree(TEMPLATES / "v1", tmp_path / "p")
+    built_in = Vocabulary(get_prompts())
+    text = tmp_path / "p" / "measured_profile.j2"
+    text.write_text(text.read_text(encoding="utf-8").replace("Prefers", "Leans to"), encoding="utf-8")
+    reworded = Vocabulary(get_prompts(tmp_path / "p"))
+    assert reworded.version == built_in.version  # same questions: cached scores and tables still apply
+    assert reworded.text_version != built_in.text_version  # profiles say which wording wrote them
+    (tmp_path / "p" / "qualities.yaml").write_text(
+        (TEMPLATES / "v1" / "qualities.yaml").read_text(encoding="utf-8").replace("version: 1", "version: 2"),
+        encoding="utf-8")
+    assert Vocabulary(get_prompts(tmp_path / "p")).version != built_in.version
+
+
+def test_a_profile_measured_with_another_vocabulary_is_measured_again_not_kept_as_text(fake_backend):
+    writer = _writer(fake_backend(option_fn=_noisy_judge))
+    jobs = [InferJob(_user(long=i % 2 == 0, offset=10 * i)) for i in range(10)]
+    first = writer.run(jobs)[0]
+    old = first.model_copy(update={"evidence": first.evidence.model_copy(update={"vocabulary": "measure+old",
+                                                                                   "preamble": "Mine."})})
+    again = writer.run([InferJob(_user(long=True, offset=900), past=old)] + jobs[1:])[0]
+    assert again.profile.startswith("Mine.\n- Prefers replies that are longer")
+    assert again.profile.count("Prefers replies that are longer") == 1  # the old lines are not carried as text
+    assert again.evidence.qualities["replies:length"].n == 4  # only the new pairs' counts

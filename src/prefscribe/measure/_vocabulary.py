@@ -18,6 +18,7 @@ from ..prompts import PromptSet, clip_item
 Kind = Literal["replies", "items"]
 KINDS: tuple[Kind, ...] = ("replies", "items")
 FILES = ("qualities.yaml", "measure_system.txt", "measure_user.j2", "measured_profile.j2")
+TEXT = "measured_profile.j2"  # how a profile is worded: not part of what is measured
 PREFILL = "Answer:"  # the reply starts here; the next token is the letter
 OPTIONS = (" A", " B")
 NOUNS = {"replies": ("Reply", "replies"), "items": ("Item", "items")}
@@ -57,8 +58,9 @@ class KeptTag:
 
 
 class Vocabulary:
-    """The measuring prompts and qualities of a prompt set. `version` names their content: caches and
-    calibration tables are keyed by it."""
+    """The measuring prompts and qualities of a prompt set. `version` names what is measured (the qualities and
+    the scoring prompt): caches and calibration tables are keyed by it. `text_version` adds the wording of the
+    profile: profiles name it."""
 
     def __init__(self, prompts: PromptSet) -> None:
         folder = prompts.folder
@@ -68,8 +70,11 @@ class Vocabulary:
                              f"copy them from the built-in set, or use the free-text writer (--writer free)",
                              path=str(folder))
         sources = {name: (folder / name).read_text(encoding="utf-8") for name in FILES}
-        # Independent of the other templates' version: editing the judge prompt must not void calibrations.
-        self.version = "measure+" + hashlib.sha256("\0".join(sources.values()).encode()).hexdigest()[:8]
+        # Independent of the other templates' version: editing the judge prompt must not void calibrations, nor
+        # editing how a profile is worded the measurements (`text_version` names the wording too).
+        measuring = [sources[name] for name in FILES if name != TEXT]
+        self.version = "measure+" + _digest(measuring)
+        self.text_version = f"{self.version}+text+{_digest([sources[TEXT]])}"
         table = yaml.safe_load(sources["qualities.yaml"])
         self.qualities: dict[Kind, list[Quality]] = {kind: _qualities(table, kind) for kind in KINDS}
         env = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False)
@@ -97,6 +102,10 @@ class Vocabulary:
 
     def render(self, kept: list[Kept], tags: list[KeptTag], measured: int) -> str:
         return self._profile.render(kept=kept, tags=tags, measured=measured).strip()
+
+
+def _digest(texts: list[str]) -> str:
+    return hashlib.sha256("\0".join(texts).encode()).hexdigest()[:8]
 
 
 def _qualities(table: object, kind: Kind) -> list[Quality]:

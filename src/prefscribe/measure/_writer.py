@@ -212,7 +212,7 @@ class MeasuredWriter(Inferrer):
     # ---------------------------------------------------------------------------------------- profile
     def _profile(self, job: InferJob, scored: list[Scored], table: Calibration) -> Result:
         usage = Usage(prompt_tokens=sum(s.prompt_tokens for s in scored))
-        common = {"model": self.backend.info.spec, "prompt_version": self.vocabulary.version, "usage": usage}
+        common = {"model": self.backend.info.spec, "prompt_version": self.vocabulary.text_version, "usage": usage}
         errors = [f"comparison {i + 1}: {e}" for i, s in enumerate(scored) for e in s.errors]
         if errors:
             return InferenceFailure(error="unreadable measurements: " + "; ".join(errors[:5]), **common)
@@ -381,11 +381,13 @@ def _table_id(table: Calibration) -> str:
 
 
 def _start(past: Profile | None, vocabulary: str, calibration: str) -> Evidence:
-    """The evidence an update adds to: the past profile's, when it was measured with this vocabulary; else
-    none, with the past text (a person's edit, a free-text profile) kept as the preamble."""
+    """The evidence an update adds to: the past profile's, when it was measured with this vocabulary; a profile
+    measured with another vocabulary starts again (its counts mean other questions; its own preamble stays);
+    any other past text (a person's edit, a free-text profile) is kept as the preamble."""
     if past is None:
         return Evidence(vocabulary=vocabulary, calibration=calibration)
-    if past.evidence is not None and past.evidence.vocabulary == vocabulary and past.author == "model":
-        return past.evidence.model_copy(deep=True, update={"calibration": calibration})
+    if past.evidence is not None and past.author == "model":
+        if past.evidence.vocabulary == vocabulary:
+            return past.evidence.model_copy(deep=True, update={"calibration": calibration})
+        return Evidence(vocabulary=vocabulary, calibration=calibration, preamble=past.evidence.preamble)
     return Evidence(vocabulary=vocabulary, calibration=calibration, preamble=past.profile)
-
