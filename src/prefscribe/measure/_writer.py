@@ -9,7 +9,8 @@ measures; the statistics decide what the profile says:
 
 where the axes are the directions in which the population's people differ beyond the judge's noise (_axes.py,
 found without labels); an axis is stated when |z| >= the threshold, named by the qualities that move most with
-it, each with its evidence. A population too small for axes states single qualities instead. An update adds
+it and on which the user's own choices went its way, each with its evidence; after the axes, any single quality on
+which the user stands out alone (|z| >= 2.5). A population too small for axes states single qualities only. An update adds
 the new comparisons' scores to the counts kept with the profile (Profile.evidence), so it reads only the new
 pairs."""
 
@@ -52,7 +53,7 @@ class MeasureConfig:
         are another population's. An evaluation measures all its users first (survey) and keeps them in its
         run folder (keep_state), so a resumed evaluation compares with the people an uninterrupted one did.
     threshold: |z| on an axis from which it is stated; None takes the table's (chosen on dev data). Single
-        qualities (a population too small for axes) take it when set, else QUALITY_THRESHOLD.
+        qualities take it when set and the population has no axes, else QUALITY_THRESHOLD.
     max_qualities: at most this many statements (qualities named), strongest axis first.
     max_comparisons: only the most recent comparisons of a history are measured (a long one is cut).
     max_tags: at most this many tags (genres, categories, era: from the items' metadata, `meta.tags` and
