@@ -27,7 +27,7 @@ from prefscribe.measure import (
     shipped,
 )
 from prefscribe.prompts import get_prompts
-from prefscribe.schema import Evidence, Interaction, Profile, QualityEvidence, parse_history_lines
+from prefscribe.schema import Evidence, Interaction, Profile, QualityEvidence
 
 A_BIAS = 2.0  # the scripted judge leans to "A" whatever it reads, as small judges do
 
@@ -509,11 +509,11 @@ def test_positive_only_tags_are_counted_against_the_tags_of_items_other_people_t
     assert "Likes sports" not in profiles[5].profile
 
 
-def test_tags_that_are_not_a_list_of_strings_are_refused_with_file_line_and_field():
-    lines = ('{"chosen": "Film (1999)", "rejected": "Other (1990)", "meta": {"tags": ["Drama"]}}\n'
-             '{"chosen": "Film (2001)", "rejected": "Other (1991)", "meta": {"rejected_tags": "Sci-Fi"}}\n')
-    with pytest.raises(InputError, match=r"history.jsonl:2, field 'meta'.*meta.rejected_tags must be a list of strings"):
-        parse_history_lines(lines, "history.jsonl")
+def test_tags_that_are_not_a_list_of_strings_are_refused(fake_backend):
+    writer = _writer(fake_backend(option_fn=_noisy_judge))
+    bad = [Interaction(chosen="Film (1999)", rejected="Other (1990)", meta={"tags": "Sci-Fi"})]
+    with pytest.raises(InputError, match="meta.tags must be a list of strings"):
+        writer.run([InferJob(bad)] + [InferJob(_films(None, offset=i)) for i in range(9)])
 
 
 def test_tagged_items_can_be_measured_by_their_tags_alone(fake_backend):

@@ -37,16 +37,6 @@ class Interaction(BaseModel):
             raise ValueError("must be a non-empty string")
         return value
 
-    @field_validator("meta")
-    @classmethod
-    def _tags_are_lists_of_strings(cls, value: dict[str, Any]) -> dict[str, Any]:
-        # The measured writer counts these; a history line with a bad one is refused where it is read.
-        for key in ("tags", "rejected_tags"):
-            tags = value.get(key)
-            if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
-                raise ValueError(f"meta.{key} must be a list of strings, got {tags!r}")
-        return value
-
     @field_validator("context", "rejected")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:

@@ -356,9 +356,11 @@ def _pool(pools: dict[tuple[str, str | None], list], item: Interaction, user: in
 
 
 def _tags(item: Interaction, key: str) -> tuple[str, ...]:
-    """An item's tags from the interaction's meta (`tags`: the chosen item's; `rejected_tags`), lists of strings
-    (Interaction checks them where a history is read)."""
-    return tuple(clean_tags(item.meta.get(key) or ()))
+    """An item's tags from the interaction's meta (`tags`: the chosen item's; `rejected_tags`)."""
+    value = item.meta.get(key) or ()
+    if isinstance(value, str) or not all(isinstance(t, str) for t in value):
+        raise InputError(f"meta.{key} must be a list of strings, got {value!r}", field=f"meta.{key}")
+    return tuple(clean_tags(value))
 
 
 def _z(entry: QualityEvidence, stats: QualityStats) -> float:
