@@ -377,3 +377,15 @@ def test_a_terse_profile_shortens_the_embedded_models_replies(db_url, live_serve
         lengths[user] = len(reply.choices[0].message.content.split())
     store.close()
     assert lengths["terse"] * 2 <= lengths["thorough"], json.dumps(lengths)
+
+
+@pytest.mark.parametrize("field", ["seed", "temperature", "top_p", "max_tokens", "max_completion_tokens"])
+def test_a_boolean_is_not_taken_for_a_number(field):
+    # Found by the schema fuzz (FUZZ_SEED=3370237325): `"seed": true` was read as 1 and the request accepted.
+    from pydantic import ValidationError
+
+    from prefscribe.service.openai_schemas import ChatIn
+
+    with pytest.raises(ValidationError, match="not a boolean"):
+        ChatIn(model="m", messages=[{"role": "user", "content": "hi"}], **{field: True})
+    assert getattr(ChatIn(model="m", messages=[{"role": "user", "content": "hi"}], **{field: 1}), field) == 1

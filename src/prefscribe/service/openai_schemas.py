@@ -8,9 +8,9 @@ stream_options, ...) go to a server upstream as sent, and a local model ignores 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..api_models import MAX_INT, SHORT_CHARS
 
@@ -27,6 +27,16 @@ class ChatMessage(BaseModel):
                           "and for feedback; a server upstream gets every part.")
 
 
+def _not_bool(value: Any) -> Any:
+    # JSON true is not a number; pydantic would read it as 1.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
+Number = BeforeValidator(_not_bool)
+
+
 class ChatIn(BaseModel):
     """OpenAI's chat request. The fields named here are read or checked by the proxy; any other OpenAI field is
     passed to a server upstream as sent and ignored by a local model (which writes one choice)."""
@@ -39,11 +49,12 @@ class ChatIn(BaseModel):
     user: str | None = Field(None, min_length=1, max_length=SHORT_CHARS, pattern=USER_ID,
                              description="The user whose profile is added, unless the X-Prefscribe-User header "
                                          "names one. Not passed upstream.")
-    max_tokens: int | None = Field(None, ge=1, le=MAX_INT)
-    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_INT, description="Wins over max_tokens.")
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
-    seed: int | None = Field(None, ge=0, le=MAX_INT)
+    max_tokens: Annotated[int | None, Number] = Field(None, ge=1, le=MAX_INT)
+    max_completion_tokens: Annotated[int | None, Number] = Field(None, ge=1, le=MAX_INT,
+                                                                 description="Wins over max_tokens.")
+    temperature: Annotated[float | None, Number] = Field(None, ge=0, le=2)
+    top_p: Annotated[float | None, Number] = Field(None, gt=0, le=1)
+    seed: Annotated[int | None, Number] = Field(None, ge=0, le=MAX_INT)
 
 
 class AssistantMessage(BaseModel):
