@@ -9,10 +9,10 @@ measures; the statistics decide what the profile says:
 
 where the axes are the directions in which the population's people differ beyond the judge's noise (_axes.py,
 found without labels); an axis is stated when |z| >= the threshold, named by the qualities that move most with
-it and on which the user's own choices went its way, each with its evidence; after the axes, any single quality on
-which the user stands out alone (|z| >= 2.5). A population too small for axes states single qualities only. An update adds
-the new comparisons' scores to the counts kept with the profile (Profile.evidence), so it reads only the new
-pairs."""
+it and on which the user's own choices went its way, each with its evidence; after the axes, any single quality
+on which the user stands out alone (|z| >= 2.5). A population too small for axes states single qualities only.
+An update adds the new comparisons' scores to the counts kept with the profile (Profile.evidence), so it reads
+only the new pairs."""
 
 from __future__ import annotations
 
@@ -350,9 +350,12 @@ def _pool(pools: dict[tuple[str, str | None], list], item: Interaction, user: in
     when the history names one and others took items of it (a film against films, not headlines), else every
     item of its kind."""
     kind = _kind(item)
-    others = {key: [(t, g) for v, t, g in entries if v != user and t != item.chosen] for key, entries in pools.items()}
-    same = others.get((kind, item.domain), []) if item.domain is not None else []
-    return same or [entry for (k, _), entries in others.items() if k == kind for entry in entries]
+
+    def others(entries) -> list[tuple[str, tuple[str, ...]]]:
+        return [(t, g) for v, t, g in entries if v != user and t != item.chosen]
+
+    same = others(pools.get((kind, item.domain), ())) if item.domain is not None else []
+    return same or others(e for (k, _), entries in pools.items() if k == kind for e in entries)
 
 
 def _tags(item: Interaction, key: str) -> tuple[str, ...]:
