@@ -99,9 +99,9 @@ def test_profiles_state_what_sets_a_user_apart_from_the_run(fake_backend):
     assert all(isinstance(p, Profile) for p in profiles)
     for i, profile in enumerate(profiles):
         if i % 2 == 0:
-            assert "longer and more detailed (chose the longer one in 4 of 4" in profile.profile
+            assert "longer and more detailed (4 of 4 choices)" in profile.profile
         else:
-            assert "shorter and more concise (chose the shorter one in 4 of 4" in profile.profile
+            assert "shorter and more concise (4 of 4 choices)" in profile.profile
         assert profile.covers == 4 and profile.evidence.qualities["replies:length"].n == 4
         assert profile.prompt_version == writer.vocabulary.text_version
         assert profile.usage.prompt_tokens > 0
@@ -145,7 +145,7 @@ def test_a_persons_own_text_stays_on_top_of_an_update(fake_backend):
     mine = Profile(profile="I like answers in French.", author="person")
     jobs = [InferJob(_user(long=i % 2 == 0, offset=10 * i), past=mine if i == 0 else None) for i in range(10)]
     profile = writer.run(jobs)[0]
-    assert profile.profile.startswith("I like answers in French.\n- Prefers replies that are longer")
+    assert profile.profile.startswith("I like answers in French.\nThis person prefers replies that are longer")
     assert profile.evidence.preamble == "I like answers in French."
 
 
@@ -163,8 +163,8 @@ def test_positive_only_items_are_compared_with_items_other_people_took(fake_back
     people = [[Interaction(chosen=f"Film {10 * i + k} ({1940 + k if i % 2 == 0 else 2015 + k})") for k in range(4)]
               for i in range(10)]
     profiles = writer.run([InferJob(h) for h in people])
-    assert "Prefers items that are older, from an earlier time (chose the older one in 4 of 4" in profiles[0].profile
-    assert "Prefers items that are newer and more recent" in profiles[1].profile
+    assert "This person prefers items that are older, from an earlier time (4 of 4 choices)" in profiles[0].profile
+    assert "prefers items that are newer and more recent" in profiles[1].profile
     assert "replies" not in profiles[0].profile
     keys = set(profiles[0].evidence.qualities)
     assert keys and all(k.startswith("items+positive:") for k in keys)
@@ -233,7 +233,7 @@ def test_measured_profiles_end_to_end_on_a_tiny_model(tiny_backend, tmp_path):
     writer = MeasuredWriter(tiny_backend, cache=cache, measure=MeasureConfig(calibration="run", threshold=0.0))
     people = [_user(long=i % 2 == 0, n=2, offset=10 * i) for i in range(8)]
     first = writer.run([InferJob(h) for h in people])
-    assert all(isinstance(p, Profile) and p.profile.startswith("- Prefers replies that are") for p in first)
+    assert all(isinstance(p, Profile) and p.profile.startswith("This person prefers replies that are") for p in first)
     assert all(math.isfinite(z) for p in first for z in [float(x.split()[-1]) for x in
                                                          p.reasoning.split(": ", 1)[1].split(", ")])
     assert len(cache) > 0
@@ -371,7 +371,7 @@ def test_a_resumed_evaluation_on_a_tiny_model_writes_the_uninterrupted_texts(tin
     with pytest.raises(JudgeDied):
         run(tmp_path / "resumed", _eval_backend(fake_backend, None, die_after=2))
     assert run(tmp_path / "resumed", _eval_backend(fake_backend, None)) == whole
-    assert all(text.startswith("- Prefers") for text, _ in whole.values())
+    assert all(text.startswith("This person prefers") for text, _ in whole.values())
 
 
 def test_the_kept_people_survive_a_line_cut_short_and_other_writers_lines(fake_backend, tmp_path):
@@ -440,8 +440,8 @@ def test_a_population_large_enough_states_its_axis_for_each_side(fake_backend):
     people = [_user(long=i % 2 == 0, offset=10 * i) for i in range(20)]
     profiles = writer.run([InferJob(h) for h in people])
     for i, profile in enumerate(profiles):
-        assert ("longer and more detailed (chose the longer one in 4 of 4" in profile.profile) == (i % 2 == 0)
-        assert ("shorter and more concise (chose the shorter one in 4 of 4" in profile.profile) == (i % 2 == 1)
+        assert ("longer and more detailed (4 of 4 choices)" in profile.profile) == (i % 2 == 0)
+        assert ("shorter and more concise (4 of 4 choices)" in profile.profile) == (i % 2 == 1)
         assert "replies:axis1" in profile.reasoning
 
 
@@ -473,13 +473,13 @@ def test_tags_state_the_genres_a_user_takes_more_often_than_other_people(fake_ba
     writer = _writer(fake_backend(option_fn=_noisy_judge))
     people = [_films("Sci-Fi" if i < 3 else "Comedy" if i < 6 else None, offset=i) for i in range(12)]
     profiles = writer.run([InferJob(h) for h in people])
-    assert "Likes Sci-Fi: took the Sci-Fi one in 6 of 6 comparisons where only one of the two was Sci-Fi" in profiles[0].profile
-    assert "Avoids Comedy: took the Comedy one in 0 of 6" in profiles[0].profile
-    assert "Likes Comedy" in profiles[3].profile and "Sci-Fi" in profiles[3].profile
+    assert re.search(r"\blikes? Sci-Fi \(6 of 6 choices\)", profiles[0].profile)
+    assert re.search(r"\bavoids? Comedy \(6 of 6 choices\)", profiles[0].profile)
+    assert re.search(r"\blikes? Comedy", profiles[3].profile) and "Sci-Fi" in profiles[3].profile
     for profile in profiles:
         assert "Drama" not in profile.profile and "1990s" not in profile.profile  # everyone's, or nobody's choice
         assert profile.evidence.qualities["items+tags:Drama"].n == 6
-    assert "Likes Sci-Fi" not in profiles[9].profile and "Likes Comedy" not in profiles[9].profile
+    assert "Sci-Fi" not in profiles[9].profile and "Comedy" not in profiles[9].profile
 
 
 def test_an_update_adds_tag_counts_and_reads_only_the_new_pairs(fake_backend):
@@ -495,8 +495,8 @@ def test_an_update_adds_tag_counts_and_reads_only_the_new_pairs(fake_backend):
     assert asked and all(re.search(r"Film 100-[567]", text) for text in asked)
     assert updated.evidence.qualities["items+tags:Sci-Fi"].n == 8
     assert updated.evidence.qualities["items+tags:Sci-Fi"].total == 8
-    assert "Likes Sci-Fi: took the Sci-Fi one in 8 of 8" in updated.profile
-    assert "Likes Sci-Fi: took the Sci-Fi one in 8 of 8" in whole.profile
+    assert re.search(r"\blikes? Sci-Fi \(8 of 8 choices\)", updated.profile)
+    assert re.search(r"\blikes? Sci-Fi \(8 of 8 choices\)", whole.profile)
 
 
 def test_positive_only_tags_are_counted_against_the_tags_of_items_other_people_took(fake_backend):
@@ -504,9 +504,9 @@ def test_positive_only_tags_are_counted_against_the_tags_of_items_other_people_t
     people = [[Interaction(chosen=f"News {i}-{k}", meta={"tags": ["sports" if i < 3 else f"topic{k % 4}"]})
                for k in range(8)] for i in range(12)]
     profiles = writer.run([InferJob(h) for h in people])
-    assert "Likes sports" in profiles[0].profile
+    assert re.search(r"\blikes? sports \(", profiles[0].profile)
     assert profiles[0].evidence.qualities["items+positive+tags:sports"].n >= MIN_TAG_COMPARISONS
-    assert "Likes sports" not in profiles[5].profile
+    assert not re.search(r"\blikes? sports \(", profiles[5].profile)  # a quality may still say "sports"
 
 
 def test_tags_that_are_not_a_list_of_strings_are_refused(fake_backend):
@@ -522,7 +522,7 @@ def test_tagged_items_can_be_measured_by_their_tags_alone(fake_backend):
     people = [_films("Sci-Fi" if i < 3 else None, n=8, offset=i) for i in range(12)]
     profiles = writer.run([InferJob(h) for h in people])
     assert not backend.calls  # no model call, and no calibration table needed
-    assert "Likes Sci-Fi: took the Sci-Fi one in 8 of 8" in profiles[0].profile
+    assert re.search(r"\blikes? Sci-Fi \(8 of 8 choices\)", profiles[0].profile)
     assert "Sci-Fi" not in profiles[5].profile
     assert all(not name.startswith("items:") for name in profiles[0].evidence.qualities)
 
@@ -596,7 +596,7 @@ def test_rewording_profiles_keeps_the_measurements_and_tables(tmp_path):
     shutil.copytree(TEMPLATES / "v1", tmp_path / "p")
     built_in = Vocabulary(get_prompts())
     text = tmp_path / "p" / "measured_profile.j2"
-    text.write_text(text.read_text(encoding="utf-8").replace("Prefers", "Leans to"), encoding="utf-8")
+    text.write_text(text.read_text(encoding="utf-8").replace("This person", "The user"), encoding="utf-8")
     reworded = Vocabulary(get_prompts(tmp_path / "p"))
     assert reworded.version == built_in.version  # same questions: cached scores and tables still apply
     assert reworded.text_version != built_in.text_version  # profiles say which wording wrote them
@@ -613,6 +613,6 @@ def test_a_profile_measured_with_another_vocabulary_is_measured_again_not_kept_a
     old = first.model_copy(update={"evidence": first.evidence.model_copy(update={"vocabulary": "measure+old",
                                                                                    "preamble": "Mine."})})
     again = writer.run([InferJob(_user(long=True, offset=900), past=old)] + jobs[1:])[0]
-    assert again.profile.startswith("Mine.\n- Prefers replies that are longer")
-    assert again.profile.count("Prefers replies that are longer") == 1  # the old lines are not carried as text
+    assert again.profile.startswith("Mine.\nThis person prefers replies that are longer")
+    assert again.profile.count("prefers replies that are longer") == 1  # the old lines are not carried as text
     assert again.evidence.qualities["replies:length"].n == 4  # only the new pairs' counts
