@@ -17,6 +17,8 @@ from prefscribe.measure import (
     Axis,
     Calibration,
     Comparison,
+    Kept,
+    KeptTag,
     MeasureConfig,
     MeasuredWriter,
     QualityStats,
@@ -586,6 +588,23 @@ def test_an_axis_comes_before_a_single_quality_when_room_is_short(fake_backend):
     kept, _ = writer._kept(_evidence({"celebrity": 0.0, "politics": -0.1, "sports": 0.0, "science": 0.3}),
                            _table_with_an_axis())
     assert [k.pole for k in kept] == ["less political"]
+
+
+def test_a_measured_profile_reads_as_sentences_with_each_findings_count():
+    vocabulary = Vocabulary(get_prompts())
+    kept = [Kept(nouns="replies", pole="shorter", short="shorter", agree=4, n=4, z=2.0),
+            Kept(nouns="items", pole="older", short="older", agree=5, n=6, z=1.5),
+            Kept(nouns="replies", pole="more casual", short="more casual", agree=3, n=4, z=-1.2)]
+    tags = [KeptTag(tag="Sci-Fi", likes=True, took=5, n=5, others=40, z=2.5),
+            KeptTag(tag="Comedy", likes=False, took=1, n=4, others=50, z=-2.1),
+            KeptTag(tag="Drama", likes=True, took=3, n=3, others=None, z=2.0)]
+    assert vocabulary.render(kept, tags, measured=9) == (
+        "This person prefers items that are older (5 of 6 choices). "
+        "They prefer replies that are shorter (4 of 4 choices) and more casual (3 of 4 choices). "
+        "They like Sci-Fi (5 of 5 choices) and Drama (3 of 3 choices). They avoid Comedy (3 of 4 choices).")
+    assert vocabulary.render([], tags[1:2], measured=9) == "This person avoids Comedy (3 of 4 choices)."
+    nothing = vocabulary.render([], [], measured=9)
+    assert nothing == "No preference stands out from other people's yet (9 choices measured)."
 
 
 def test_rewording_profiles_keeps_the_measurements_and_tables(tmp_path):
