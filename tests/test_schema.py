@@ -1,9 +1,14 @@
 import json
+import re
+from contextlib import nullcontext
+import sys
 
 import pytest
+from pydantic import BaseModel, Field, ValidationError
 
+from prefscribe.api_models import NOT_BLANK
 from prefscribe.errors import InputError
-from prefscribe.schema import Profile, read_history, read_profile
+from prefscribe.schema import WHITESPACE, Interaction, Profile, read_history, read_profile
 
 
 def write(tmp_path, name, content: bytes | str):
@@ -36,6 +41,24 @@ def test_bad_lines_name_file_line_and_field(tmp_path, content, line, field, word
     err = info.value
     assert (err.path, err.line, err.field) == (str(path), line, field)
     assert words in str(err) and f"{path}:{line}" in str(err)
+
+
+def test_the_schemas_blank_is_the_validators_blank():
+    # The OpenAPI pattern (read by ECMA and Python regex engines), pydantic's Rust regex and the validator's strip()
+    # must call the same texts blank: a fuzzer found "\x1c" admitted by the schema and refused as blank.
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    assert [ch for ch in map(chr, range(sys.maxunicode + 1)) if re.fullmatch(f"[{WHITESPACE}]", ch)] == spaces
+
+    class Edit(BaseModel):
+        text: str = Field(pattern=NOT_BLANK)
+
+    for ch in [*spaces, "\ufeff", "\x1b"]:
+        blank = not ch.strip()
+        assert (re.fullmatch(NOT_BLANK, f" {ch}\t") is None) is blank
+        with pytest.raises(ValidationError) if blank else nullcontext():
+            Edit(text=f"{ch}\n")
+        with pytest.raises(ValidationError) if blank else nullcontext():
+            Interaction(chosen=ch)
 
 
 def test_empty_history_is_an_error(tmp_path):

@@ -8,13 +8,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from .schema import Interaction
+from .schema import WHITESPACE, Interaction
 
 # Sequence and version numbers are 32-bit INTEGER columns on PostgreSQL: larger ones are refused up front.
 MAX_INT = 2**31 - 1
 # What a text column can hold (PostgreSQL refuses NUL characters), and text that is more than whitespace.
 STORABLE = r"^[^\x00]*$"
-NOT_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
+NOT_BLANK = rf"^[^\x00]*[^\x00{WHITESPACE}][^\x00]*$"
 SHORT_CHARS = 200  # ids, domains, string timestamps, idempotency keys (the store's columns hold 200)
 
 

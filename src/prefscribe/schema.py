@@ -15,6 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import InputError
 
+# The characters Python's str.strip() removes, spelled out: `\s` means a different set in Python, in pydantic's Rust
+# regex and in the ECMA regex an OpenAPI client uses (U+001C..U+001F, U+0085, U+FEFF differ), and a schema whose
+# pattern admits what the validator then refuses as blank breaks its own contract.
+WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
 
 class Interaction(BaseModel):
     """One observed choice: in `context` (a query, a post, or none) the user preferred `chosen` over
