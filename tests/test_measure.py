@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import zlib
 
 import pytest
 
@@ -635,3 +636,33 @@ def test_a_profile_measured_with_another_vocabulary_is_measured_again_not_kept_a
     assert again.profile.startswith("Mine.\nThis person prefers replies that are longer")
     assert again.profile.count("prefers replies that are longer") == 1  # the old lines are not carried as text
     assert again.evidence.qualities["replies:length"].n == 4  # only the new pairs' counts
+
+
+def fuller_judge(prompt: list[dict]) -> list[float]:
+    """Calls the longer text "more" of every quality, as small judges do; on humour a joke counts too, but less
+    than length does (so raw humour scores call the long serious reply the funnier); a wobble for spread."""
+    first, second, question = _texts(prompt)
+    lean = 0.05 * (len(first) - len(second))
+    if question.startswith("reply is funnier"):
+        lean += 1.5 * (("Ha!" in first) - ("Ha!" in second))
+    wobble = (zlib.crc32(prompt[-1]["content"].encode()) % 101) / 50  # differs between the two orders
+    return [A_BIAS + lean / 2 + wobble, -lean / 2]
+
+
+def _joker(jokes: bool, offset: int) -> list[Interaction]:
+    joke, plain = "Ha! Yes, like a cat on a keyboard.", "Yes. The answer is yes, for the three reasons below, in order."
+    return [Interaction(context=f"question {offset + i}?", chosen=(joke if jokes else plain) + f" ({i})",
+                        rejected=(plain if jokes else joke) + f" ({i})") for i in range(4)]
+
+
+def test_centred_scores_find_the_quality_a_fuller_reply_hides(fake_backend):
+    people = [_joker(jokes=i % 2 == 0, offset=10 * i) for i in range(20)]
+    raw = _writer(fake_backend(option_fn=fuller_judge)).run([InferJob(h) for h in people])
+    writer = _writer(fake_backend(option_fn=fuller_judge), centred=True)
+    profiles = writer.run([InferJob(h) for h in people])
+    # Raw, every quality moves with length: the judge's humour answers say the jokers chose the less funny reply.
+    assert not any("funnier" in p.profile for p in raw)
+    assert all("funnier and more playful (4 of 4 choices)" in p.profile for p in profiles[::2])
+    assert not any("funnier" in p.profile for p in profiles[1::2])
+    assert all(p.evidence.vocabulary == writer.scale and writer.scale.endswith("+centred") for p in profiles)
+    assert "centred" in writer.writer and "centred" not in _writer(fake_backend(option_fn=fuller_judge)).writer

@@ -17,6 +17,7 @@ from ..measure import read as read_calibration
 from .options import (
     DEFAULT_WRITER,
     CandidatesOpt,
+    CentredOpt,
     NoCacheOpt,
     PromptsOpt,
     TagsOnlyOpt,
@@ -76,6 +77,7 @@ def eval(
     threshold: Annotated[float | None, typer.Option(help="measured writer: |z| on an axis of taste from which it is "
                                                     "stated (default: the calibration table's).")] = None,
     tags_only: TagsOnlyOpt = False,
+    centred: CentredOpt = False,
     tag_threshold: Annotated[float | None, typer.Option(help="measured writer: |z| of a tag's count from which it "
                                                         "is stated (default: the writer's).")] = None,
     noise_from: Annotated[str | None, typer.Option(help="Multi-interest noise source <benchmark>:<path>.")] = None,
@@ -106,7 +108,8 @@ def eval(
         plan = assemble(EvalSpec(model=model, judge=judge, writer=writer, methods=methods, order=order, seed=seed,
                                  style=style, max_new_tokens=max_new_tokens, candidates=candidates,
                                  validator=validator, prompts=prompts, cache=not no_cache,
-                                 measure=_measure_config(calibration, threshold, seed, tags_only, tag_threshold)))
+                                 measure=_measure_config(calibration, threshold, seed, tags_only, tag_threshold,
+                                                         centred)))
         meta = {"limit": limit, "data": data, "split": split, "loader_options": options, "noise_from": noise_from,
                 "cross_domain": cross_domain}
         for dataset in variants:
@@ -124,10 +127,10 @@ def eval(
 
 
 def _measure_config(calibration: str, threshold: float | None, seed: int, tags_only: bool,
-                    tag_threshold: float | None) -> MeasureConfig:
+                    tag_threshold: float | None, centred: bool) -> MeasureConfig:
     table = calibration if calibration in ("shipped", "run") else read_calibration(calibration)
     return MeasureConfig(calibration=table, threshold=threshold, seed=seed, ask_tagged_items=not tags_only,
-                         tag_threshold=TAG_THRESHOLD if tag_threshold is None else tag_threshold)
+                         tag_threshold=TAG_THRESHOLD if tag_threshold is None else tag_threshold, centred=centred)
 
 
 def _loader_options(pairs: list[str]) -> dict:

@@ -13,9 +13,9 @@ from ..data import load
 from ..errors import InputError
 from ..infer import InferConfig, InferJob
 from ..llm import DEFAULT_SPEC, load_backend
-from ..measure import DEFAULT_THRESHOLD, MeasureConfig, MeasuredWriter, base_model, population, score
+from ..measure import DEFAULT_THRESHOLD, MeasureConfig, MeasuredWriter, base_model, centred, population, score
 from ..prompts import get_prompts
-from .options import ModelOpt, NoCacheOpt, PromptsOpt, console, errors_exit, progress_bar
+from .options import CentredOpt, ModelOpt, NoCacheOpt, PromptsOpt, console, errors_exit, progress_bar
 
 
 def calibrate(
@@ -33,6 +33,7 @@ def calibrate(
                                                             "(repeatable).")] = None,
     no_cache: NoCacheOpt = False,
     prompts: PromptsOpt = None,
+    centred_scores: CentredOpt = False,
 ) -> None:
     """Score dev users' choices on every quality and write each quality's population mean and spread.
 
@@ -44,7 +45,8 @@ def calibrate(
         backend = load_backend(model)
         cache = None if no_cache else ResultCache()
         writer = MeasuredWriter(backend, InferConfig(prompts=get_prompts(prompts)), cache,
-                                measure=MeasureConfig(max_comparisons=max_comparisons, seed=seed))
+                                measure=MeasureConfig(max_comparisons=max_comparisons, seed=seed,
+                                                      centred=centred_scores))
         counts: dict[str, int] = {}
         scored: list[list] = []  # per person
         for name, path in sources:
@@ -53,12 +55,14 @@ def calibrate(
             calls = CachedCalls(backend, cache, writer.vocabulary.version)
             with progress_bar(f"{name}: {len(records)} users, {sum(map(len, people))} comparisons",
                               2 * sum(map(len, people))) as advance:
-                scored += [score(calls, writer.vocabulary, person, advance) for person in people]
+                for person in people:
+                    measured = score(calls, writer.vocabulary, person, advance)
+                    scored.append([centred(s) for s in measured] if centred_scores else measured)
             counts[name] = len(records)
         failed = [s for person in scored for s in person if s.errors]
         if failed:
             raise InputError(f"{len(failed)} comparisons could not be scored (first: {failed[0].errors[0]})")
-        table = population(scored, model=base_model(backend.info.spec), vocabulary=writer.vocabulary.version,
+        table = population(scored, model=base_model(backend.info.spec), vocabulary=writer.scale,
                            threshold=threshold,
                            source={"sources": source, "users": counts, "split": "dev", "seed": seed,
                                    "max_comparisons": max_comparisons, "engine": backend.info.spec})

@@ -36,6 +36,9 @@ DEFAULT_WRITER = "free"  # the writer that passes the controls on data nobody tu
 WriterOpt = Annotated[str, typer.Option("--writer", help="Who writes profiles: measured (the model scores each "
                                         "choice on a vocabulary of qualities; the profile states where the user "
                                         "departs from other people) or free (the model writes the text).")]
+CentredOpt = Annotated[bool, typer.Option("--centred", help="measured writer: score each quality against the "
+                                          "comparison's other qualities (a small judge calls the fuller item more of "
+                                          "everything); a table of centred scores is versioned apart.")]
 TagsOnlyOpt = Annotated[bool, typer.Option("--tags-only", help="measured writer: items whose tags (genres, "
                                          "categories, decade: `meta.tags`) are known are measured by their tags "
                                          "alone, with no model call.")]

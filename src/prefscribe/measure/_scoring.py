@@ -5,12 +5,17 @@ A comparison's score on a quality is the log-odds that the user's item is the on
 position bias cancelled: s = ((log p(A) - log p(B)) with the user's item shown first
                               - (log p(A) - log p(B)) with it shown second) / 2.
 Small judges answer "A" far more often than "B"; that bias is the same in both orders and drops out, where
-averaging the two orders' probabilities would squash the signal towards 0.5."""
+averaging the two orders' probabilities would squash the signal towards 0.5.
+
+Centred scores (`centred`) take each quality's score less the comparison's mean over all its qualities. A small
+judge calls the longer, fuller of two replies "more" of nearly everything, humour included: on a set whose two
+personas differ in humour, the 1.5B scored the long serious reply the more humorous, and every quality moved
+with length. What sets a choice apart is then which qualities the kept item has more of than of the rest."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..cache import CachedCalls
 from ..judge import MISSING_LOGPROB
@@ -19,6 +24,7 @@ from ._vocabulary import OPTIONS, PREFILL, Kind, Vocabulary
 
 ROLE = "measure"
 TAGS = "+tags"  # the comparison kind of tag counts: "items+tags", "items+positive+tags"
+CENTRED = "+centred"  # the version suffix of tables and evidence made of centred scores
 
 
 @dataclass(frozen=True)
@@ -100,3 +106,11 @@ def _log_odds(scores: OptionScores) -> float | None:
     if la is None and lb is None:
         return None
     return (MISSING_LOGPROB if la is None else la) - (MISSING_LOGPROB if lb is None else lb)
+
+
+def centred(scored: Scored) -> Scored:
+    """The comparison's scores less their mean over its qualities (see the module's docstring)."""
+    if not scored.scores:
+        return scored
+    mean = sum(scored.scores.values()) / len(scored.scores)
+    return replace(scored, scores={q: s - mean for q, s in scored.scores.items()})

@@ -33,7 +33,7 @@ from ._axes import MIN_PEOPLE as AXIS_PEOPLE
 from ._axes import Axis, position
 from ._calibration import QUALITY_THRESHOLD, Calibration, QualityStats, base_model, population, shipped
 from ._population import Person, Population, person_digest, person_of
-from ._scoring import TAGS, Comparison, Scored, score
+from ._scoring import CENTRED, TAGS, Comparison, Scored, centred, score
 from ._vocabulary import NOUNS, Kept, KeptTag, Vocabulary
 
 MIN_PEOPLE = 8  # a run's own population is used as the reference only from this many people
@@ -64,6 +64,8 @@ class MeasureConfig:
     reference: items other people took, compared with a positive-only history's items (a run of several
         people also uses each other's items).
     seed: which reference item each positive-only item is compared with.
+    centred: score each quality against the comparison's other qualities (_scoring.centred): a small judge calls
+        the fuller item "more" of everything. Tables and evidence of centred scores are versioned apart.
     """
 
     calibration: Calibration | Literal["shipped", "run"] = "shipped"
@@ -75,6 +77,7 @@ class MeasureConfig:
     tag_threshold: float = TAG_THRESHOLD
     reference: Sequence[str] = ()
     seed: int = 0
+    centred: bool = False
 
 
 @dataclass
@@ -86,6 +89,8 @@ class MeasuredWriter(Inferrer):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.vocabulary = Vocabulary(self.prompts)
+        # What tables and evidence are made of: the questions asked, and how their answers are scored.
+        self.scale = self.vocabulary.version + (CENTRED if self.measure.centred else "")
         self._population = Population()  # each person measured so far, in order
 
     def keep_state(self, folder: Path) -> None:
@@ -100,7 +105,8 @@ class MeasuredWriter(Inferrer):
         table = m.calibration if isinstance(m.calibration, str) else f"table:{_table_id(m.calibration)}"
         threshold = "table" if m.threshold is None else f"{m.threshold:g}"
         return (f"measured(z={threshold},k={m.max_qualities},n={m.max_comparisons},"
-                f"tags={m.max_tags}@{m.tag_threshold:g}{'' if m.ask_tagged_items else ',tags-only'},{table})"
+                f"tags={m.max_tags}@{m.tag_threshold:g}{'' if m.ask_tagged_items else ',tags-only'},{table}"
+                f"{',centred' if m.centred else ''})"
                 f"@{self.backend.info.spec}")
 
     def run(self, jobs: Sequence[InferJob], progress: Progress | None = None) -> list[Result]:
@@ -140,7 +146,8 @@ class MeasuredWriter(Inferrer):
         asked = [c for c, ask in zip(comparisons, asks) if ask]
         calls = CachedCalls(self.backend, self.cache, self.vocabulary.version)
         scores = iter(score(calls, self.vocabulary, asked) if asked else [])
-        return [next(scores) if ask else Scored(c, {}, [], 0) for c, ask in zip(comparisons, asks)]
+        out = [next(scores) if ask else Scored(c, {}, [], 0) for c, ask in zip(comparisons, asks)]
+        return [centred(s) for s in out] if self.measure.centred else out
 
     # ------------------------------------------------------------------------------------ comparisons
     def comparisons(self, jobs: Sequence[InferJob]) -> list[list[Comparison]]:
@@ -187,24 +194,24 @@ class MeasuredWriter(Inferrer):
         chosen = self.measure.calibration
         own_first = chosen == "shipped" and len(measured) >= AXIS_PEOPLE
         table = chosen if isinstance(chosen, Calibration) else (
-            shipped(spec, self.vocabulary.version) if chosen == "shipped" and not own_first else None)
-        if table is not None and (table.model, table.vocabulary) != (base_model(spec), self.vocabulary.version):
+            shipped(spec, self.scale) if chosen == "shipped" and not own_first else None)
+        if table is not None and (table.model, table.vocabulary) != (base_model(spec), self.scale):
             raise InputError(f"the calibration table is for {table.model} with vocabulary {table.vocabulary}, not "
-                             f"{base_model(spec)} with {self.vocabulary.version}: build one for this model with "
+                             f"{base_model(spec)} with {self.scale}: build one for this model with "
                              "`prefscribe calibrate`", field="calibration")
         needed = {s.comparison.key for person in scored for s in person if s.scores or s.errors}
         missing = {key for key in needed if table is None or not table.covers(key)}
         if not missing:
-            return _with_tags(table, measured, spec, self.vocabulary.version)
+            return _with_tags(table, measured, spec, self.scale)
         people = len(measured)
         if people < MIN_PEOPLE:
             raise InputError(
                 f"no calibration for {spec} on {', '.join(sorted(missing))} comparisons (vocabulary "
-                f"{self.vocabulary.version}): build one with `prefscribe calibrate`, profile at least "
+                f"{self.scale}): build one with `prefscribe calibrate`, profile at least "
                 f"{MIN_PEOPLE} people together to compare them with each other, or write a free-text profile "
                 "(--writer free)")
         own = population([[m for m in person if m.key in missing or m.key.endswith(TAGS)] for person in measured],
-                         model=spec, vocabulary=self.vocabulary.version, source={"from": "run", "people": people})
+                         model=spec, vocabulary=self.scale, source={"from": "run", "people": people})
         if table is None:
             return own
         return table.model_copy(update={"stats": dict(table.stats) | own.stats, "axes": table.axes | own.axes,
@@ -217,7 +224,7 @@ class MeasuredWriter(Inferrer):
         errors = [f"comparison {i + 1}: {e}" for i, s in enumerate(scored) for e in s.errors]
         if errors:
             return InferenceFailure(error="unreadable measurements: " + "; ".join(errors[:5]), **common)
-        evidence = _start(job.past, self.vocabulary.version, _table_id(table))
+        evidence = _start(job.past, self.scale, _table_id(table))
         for s in scored:
             for quality, value in s.scores.items():
                 stats = table.get(s.comparison.key, quality)
