@@ -210,3 +210,20 @@ def test_bad_input_exits_2_with_a_one_line_error(command, tmp_path, monkeypatch)
     assert result.exit_code == 2, result.output
     assert len(errors) == 1 and errors[0].startswith("error: ") and expected in errors[0], result.output
     assert "Traceback" not in result.output
+
+
+def test_calibrate_writes_a_table_of_centred_scores_on_real_users(tiny_model_dir, tmp_path):
+    from prefscribe.measure import read
+
+    from .conftest import DATA
+
+    model = f"hf:{tiny_model_dir}"
+    out = tmp_path / "table.json"
+    result = run("calibrate", "--source", f"psoups:{DATA / 'psoups' / 'student_phd.json'}", "--users", "4",
+                 "--max-comparisons", "4", "--model", model, "--out", out, "--centred", "--no-cache")
+    assert result.exit_code == 0, result.output
+    table = read(out)
+    assert table.vocabulary.endswith("+centred") and table.source["users"] == {"psoups": 4}
+    means = [s.mean for name, s in table.stats.items() if name.startswith("replies:")]
+    # Each comparison's centred scores sum to 0 over the qualities, so their means do too.
+    assert len(means) > 10 and sum(means) == pytest.approx(0.0, abs=1e-6) and any(abs(m) > 1e-4 for m in means)
