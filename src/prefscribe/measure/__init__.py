@@ -15,5 +15,4 @@ from ._writer import MIN_PEOPLE, MIN_TAG_COMPARISONS, TAG_THRESHOLD, MeasureConf
 __all__ = ["DEFAULT_THRESHOLD", "MIN_PEOPLE", "MIN_TAG_COMPARISONS", "TAG_THRESHOLD", "Axis", "Calibration",
            "Comparison", "Kept", "KeptTag", "MeasureConfig",
            "MeasuredWriter", "Quality", "QualityStats", "Scored", "Vocabulary", "base_model", "centred", "fit_axes",
-           "population",
-           "position", "read", "score", "shipped"]
+           "population", "position", "read", "score", "shipped"]

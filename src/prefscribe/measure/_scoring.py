@@ -10,7 +10,9 @@ averaging the two orders' probabilities would squash the signal towards 0.5.
 Centred scores (`centred`) take each quality's score less the comparison's mean over all its qualities. A small
 judge calls the longer, fuller of two replies "more" of nearly everything, humour included: on a set whose two
 personas differ in humour, the 1.5B scored the long serious reply the more humorous, and every quality moved
-with length. What sets a choice apart is then which qualities the kept item has more of than of the rest."""
+with length. What sets a choice apart is then which qualities the kept item has more of than of the rest. Off by
+default: on a dev persona set (formal_casual) the surface qualities were what the judge read in the targets, and
+centred profiles lost to raw ones (docs/results/measured.md)."""
 
 from __future__ import annotations
 
