@@ -1,7 +1,7 @@
 import json
 import re
-from contextlib import nullcontext
 import sys
+from contextlib import nullcontext
 
 import pytest
 from pydantic import BaseModel, Field, ValidationError
