@@ -37,8 +37,8 @@ SURFACE = {
     "prefscribe.measure": [
         "DEFAULT_THRESHOLD", "MIN_PEOPLE", "MIN_TAG_COMPARISONS", "TAG_THRESHOLD", "Axis", "Calibration", "Comparison",
         "Kept", "KeptTag", "MeasureConfig",
-        "MeasuredWriter", "Quality", "QualityStats", "Scored", "Vocabulary", "base_model", "centred", "fit_axes",
-        "population", "position", "read", "score", "shipped"],
+        "MeasuredWriter", "Quality", "QualityStats", "Scored", "Vocabulary", "base_model", "fit_axes", "population",
+        "position", "read", "score", "shipped"],
     "prefscribe.evaluate": [
         "COMPARISONS", "METHODS", "SETTINGS", "WRITERS", "Agreement", "Dataset", "EvalConfig", "EvalPlan", "EvalSpec",
         "Evaluation", "ItemOutcome", "PairedDifference", "Preference", "ProfileWriter", "Setting", "SettingContext",

@@ -13,7 +13,7 @@ from ..data import load
 from ..errors import InputError
 from ..infer import InferConfig, InferJob
 from ..llm import DEFAULT_SPEC, load_backend
-from ..measure import DEFAULT_THRESHOLD, MeasureConfig, MeasuredWriter, base_model, centred, population, score
+from ..measure import DEFAULT_THRESHOLD, MeasureConfig, MeasuredWriter, base_model, population, score
 from ..prompts import get_prompts
 from .options import CentredOpt, ModelOpt, NoCacheOpt, PromptsOpt, console, errors_exit, progress_bar
 
@@ -55,9 +55,8 @@ def calibrate(
             calls = CachedCalls(backend, cache, writer.vocabulary.version)
             with progress_bar(f"{name}: {len(records)} users, {sum(map(len, people))} comparisons",
                               2 * sum(map(len, people))) as advance:
-                for person in people:
-                    measured = score(calls, writer.vocabulary, person, advance)
-                    scored.append([centred(s) for s in measured] if centred_scores else measured)
+                scored += [score(calls, writer.vocabulary, person, advance, centred=centred_scores)
+                           for person in people]
             counts[name] = len(records)
         failed = [s for person in scored for s in person if s.errors]
         if failed:

@@ -8,11 +8,11 @@ user's choices depart from other people's on the population's axes of taste, wit
 
 from ._axes import Axis, fit_axes, position
 from ._calibration import DEFAULT_THRESHOLD, Calibration, QualityStats, base_model, population, read, shipped
-from ._scoring import Comparison, Scored, centred, score
+from ._scoring import Comparison, Scored, score
 from ._vocabulary import Kept, KeptTag, Quality, Vocabulary
 from ._writer import MIN_PEOPLE, MIN_TAG_COMPARISONS, TAG_THRESHOLD, MeasureConfig, MeasuredWriter
 
 __all__ = ["DEFAULT_THRESHOLD", "MIN_PEOPLE", "MIN_TAG_COMPARISONS", "TAG_THRESHOLD", "Axis", "Calibration",
            "Comparison", "Kept", "KeptTag", "MeasureConfig",
-           "MeasuredWriter", "Quality", "QualityStats", "Scored", "Vocabulary", "base_model", "centred", "fit_axes",
-           "population", "position", "read", "score", "shipped"]
+           "MeasuredWriter", "Quality", "QualityStats", "Scored", "Vocabulary", "base_model", "fit_axes", "population",
+           "position", "read", "score", "shipped"]

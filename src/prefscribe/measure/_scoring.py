@@ -7,17 +7,17 @@ position bias cancelled: s = ((log p(A) - log p(B)) with the user's item shown f
 Small judges answer "A" far more often than "B"; that bias is the same in both orders and drops out, where
 averaging the two orders' probabilities would squash the signal towards 0.5.
 
-Centred scores (`centred`) take each quality's score less the comparison's mean over all its qualities. A small
-judge calls the longer, fuller of two replies "more" of nearly everything, humour included: on a set whose two
-personas differ in humour, the 1.5B scored the long serious reply the more humorous, and every quality moved
-with length. What sets a choice apart is then which qualities the kept item has more of than of the rest. Off by
-default: on a dev persona set (formal_casual) the surface qualities were what the judge read in the targets, and
-centred profiles lost to raw ones (docs/results/measured.md)."""
+Centred scores (`score(..., centred=True)`) take each quality's score less the comparison's mean over all its
+qualities. A small judge calls the longer, fuller of two replies "more" of nearly everything, humour included: on
+a set whose two personas differ in humour, the 1.5B scored the long serious reply the more humorous, and every
+quality moved with length. What sets a choice apart is then which qualities the kept item has more of than of
+the rest. Off by default: on a dev persona set (formal_casual) the surface qualities were what the judge read in
+the targets, and centred profiles lost to raw ones (docs/results/measured.md)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..cache import CachedCalls
 from ..judge import MISSING_LOGPROB
@@ -74,7 +74,7 @@ class Scored:
 
 
 def score(calls: CachedCalls, vocabulary: Vocabulary, comparisons: Sequence[Comparison],
-          progress: Progress | None = None) -> list[Scored]:
+          progress: Progress | None = None, *, centred: bool = False) -> list[Scored]:
     """One Scored per comparison. Each (comparison, order) is one group of prompts, one per quality, that
     differ only in the closing question: local backends read the shared part once. One group per backend
     call: in a call of several, the two orders of a comparison would share only the request, and the
@@ -97,6 +97,9 @@ def score(calls: CachedCalls, vocabulary: Vocabulary, comparisons: Sequence[Comp
                 errors.append(f"{q.id}: {a.error or b.error or 'neither answer letter observed'}")
                 continue
             scores[q.id] = (la - lb) / 2
+        if centred and scores:
+            mean = sum(scores.values()) / len(scores)
+            scores = {q: s - mean for q, s in scores.items()}
         tokens = sum(s.prompt_tokens for s in mine_first + mine_second)
         out.append(Scored(c, scores, errors, tokens))
     return out
@@ -109,10 +112,3 @@ def _log_odds(scores: OptionScores) -> float | None:
         return None
     return (MISSING_LOGPROB if la is None else la) - (MISSING_LOGPROB if lb is None else lb)
 
-
-def centred(scored: Scored) -> Scored:
-    """The comparison's scores less their mean over its qualities (see the module's docstring)."""
-    if not scored.scores:
-        return scored
-    mean = sum(scored.scores.values()) / len(scored.scores)
-    return replace(scored, scores={q: s - mean for q, s in scored.scores.items()})

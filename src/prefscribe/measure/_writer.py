@@ -33,7 +33,7 @@ from ._axes import MIN_PEOPLE as AXIS_PEOPLE
 from ._axes import Axis, position
 from ._calibration import QUALITY_THRESHOLD, Calibration, QualityStats, base_model, population, shipped
 from ._population import Person, Population, person_digest, person_of
-from ._scoring import CENTRED, TAGS, Comparison, Scored, centred, score
+from ._scoring import CENTRED, TAGS, Comparison, Scored, score
 from ._vocabulary import NOUNS, Kept, KeptTag, Vocabulary
 
 MIN_PEOPLE = 8  # a run's own population is used as the reference only from this many people
@@ -64,7 +64,7 @@ class MeasureConfig:
     reference: items other people took, compared with a positive-only history's items (a run of several
         people also uses each other's items).
     seed: which reference item each positive-only item is compared with.
-    centred: score each quality against the comparison's other qualities (_scoring.centred): a small judge calls
+    centred: score each quality against the comparison's other qualities (see _scoring): a small judge calls
         the fuller item "more" of everything. Tables and evidence of centred scores are versioned apart.
     """
 
@@ -145,9 +145,8 @@ class MeasuredWriter(Inferrer):
         asks = [self.measure.ask_tagged_items or c.kind != "items" or not c.tag_scores for c in comparisons]
         asked = [c for c, ask in zip(comparisons, asks) if ask]
         calls = CachedCalls(self.backend, self.cache, self.vocabulary.version)
-        scores = iter(score(calls, self.vocabulary, asked) if asked else [])
-        out = [next(scores) if ask else Scored(c, {}, [], 0) for c, ask in zip(comparisons, asks)]
-        return [centred(s) for s in out] if self.measure.centred else out
+        scores = iter(score(calls, self.vocabulary, asked, centred=self.measure.centred) if asked else [])
+        return [next(scores) if ask else Scored(c, {}, [], 0) for c, ask in zip(comparisons, asks)]
 
     # ------------------------------------------------------------------------------------ comparisons
     def comparisons(self, jobs: Sequence[InferJob]) -> list[list[Comparison]]:
