@@ -33,14 +33,15 @@ from prefscribe.prompts import get_prompts
 from prefscribe.schema import Evidence, Interaction, Profile, QualityEvidence
 
 A_BIAS = 2.0  # the scripted judge leans to "A" whatever it reads, as small judges do
+MEASURING = (get_prompts().folder / "measure_system.txt").read_text(encoding="utf-8").strip()
 
 
 def _texts(prompt: list[dict]) -> tuple[str, str, str]:
     user = prompt[-1]["content"]
     first = re.search(r"## (?:Reply|Item) A\n(.*?)\n\n## ", user, re.S).group(1)
     second = re.search(r"## (?:Reply|Item) B\n(.*?)\n\n## ", user, re.S).group(1)
-    question = user.rsplit("Which ", 1)[1]
-    return first, second, question
+    noun, quality = re.search(r"prefers the (reply|item) that is (.*)\.\n", user).groups()
+    return first, second, f"{noun} is {quality}"  # the quality asked about, as "reply is <more>"
 
 
 def length_judge(prompt: list[dict]) -> list[float]:
@@ -87,8 +88,8 @@ def test_every_quality_of_one_comparison_and_order_goes_in_one_call(fake_backend
     score(CachedCalls(backend, None, vocab.version), vocab, [Comparison("replies", "q?", "a", "b")])
     calls = [prompts for kind, prompts in backend.calls if kind == "options"]
     assert [len(c) for c in calls] == [len(vocab.qualities["replies"])] * 2
-    shared = [p[-1]["content"].rsplit("Which ", 1)[0] for p in calls[0]]
-    assert len(set(shared)) == 1  # they differ only in the question at the end
+    shared = [p[-1]["content"].split("## User's Preference", 1)[0] for p in calls[0]]
+    assert len(set(shared)) == 1  # they differ only in the quality asked about, after both texts
 
 
 def _writer(backend, **config) -> MeasuredWriter:
@@ -298,7 +299,7 @@ def _eval_backend(fake_backend, measure_fn, die_after: int | None = None):
     seen: dict[str, int] = {}
 
     def option_fn(prompt: list[dict]) -> list[float]:
-        if prompt[0]["content"].startswith("You compare two texts"):
+        if prompt[0]["content"] == MEASURING:
             return measure_fn(prompt)
         target = re.search(r"target \d+", prompt[-1]["content"]).group(0)
         seen[target] = seen.get(target, 0) + 1

@@ -1,7 +1,13 @@
-"""Score comparisons on every quality of the vocabulary: which of the two items has more of it, by answer
-letters in both orders, from prompt prefill only.
+"""Score comparisons on every quality of the vocabulary: which of the two items a user who prefers that quality
+would take, by answer letters in both orders, from prompt prefill only.
 
-A comparison's score on a quality is the log-odds that the user's item is the one with more of it, with the
+The question is the one a reader of the profile answers, with the quality as the whole preference ("This user
+prefers the reply that is more formal. Which reply would this user prefer?"), not "which reply is more formal?": a
+quality is then measured as a judge reads it when a profile states it. On three dev sets (P-Soups and two
+persona sets, 144 users) profiles measured this way beat those of the plain question on own - another user's
+profile by 9.0 points (+0.7 to +17.4; docs/results/measured.md).
+
+A comparison's score on a quality is the log-odds that the user's item is the one so chosen, with the
 position bias cancelled: s = ((log p(A) - log p(B)) with the user's item shown first
                               - (log p(A) - log p(B)) with it shown second) / 2.
 Small judges answer "A" far more often than "B"; that bias is the same in both orders and drops out, where

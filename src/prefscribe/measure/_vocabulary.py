@@ -27,7 +27,7 @@ NOUNS = {"replies": ("Reply", "replies"), "items": ("Item", "items")}
 @dataclass(frozen=True)
 class Quality:
     id: str
-    more: str        # the question's phrase: "Which reply is <more>?"
+    more: str        # the preference asked about: "This user prefers the reply that is <more>."
     less: str        # the other pole, for the profile text
     more_short: str  # the evidence's phrase: "chose the <more_short> one"
     less_short: str
@@ -93,8 +93,9 @@ class Vocabulary:
         raise KeyError(f"{kind}:{quality_id}")
 
     def messages(self, kind: Kind, context: str | None, first: str, second: str, quality: Quality) -> Conversation:
-        """The prompt asking which of two texts has more of `quality`. The question comes last, so every
-        quality's prompt for one pair shares the pair's tokens (its KV cache is computed once)."""
+        """The prompt asking which of two texts a user who prefers `quality` would take. The quality comes after
+        both texts, so every quality's prompt for one pair shares the pair's tokens (its KV cache is computed
+        once)."""
         user = self._user.render(context=clip_item(context), noun=NOUNS[kind][0], first=clip_item(first),
                                  second=clip_item(second),
                                  quality=quality.more)

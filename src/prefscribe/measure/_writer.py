@@ -2,8 +2,8 @@
 the user's choices depart from other people's, and state them as short readable text with their evidence.
 
 Small models write their own prior when asked to summarize a user ("prefers detailed, expert replies" for
-nearly everyone), but answer "which of these two replies is more X?" consistently. So the model only
-measures; the statistics decide what the profile says:
+nearly everyone), but answer "this user prefers the reply that is X: which would they prefer?" consistently.
+So the model only measures; the statistics decide what the profile says:
 
     z = (the user's mean scores - the population's) projected on an axis of taste / (its noise / sqrt(n))
 
