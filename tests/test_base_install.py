@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[list[str], str | None]] = {
     "train plot": (["train_log.jsonl"], "train"),
     "eval": (["--help"], None),  # reads the benchmark, then runs a model, before it needs its extra
     "report": (["--help"], None),  # the same, on an evaluation's run folders
+    "compare": (["--help"], None),  # the same
     "batch": (["--interactions", "history.jsonl", "--out", "batch-out"], "batch"),
     "calibrate": (["--help"], None),  # loads a model and reads benchmarks; measuring needs no extra
     "persona-set": (["--help"], None),  # writes replies with a model

@@ -177,6 +177,7 @@ BAD_INPUT = {
               "no such file"),
     "eval": (["eval", "--benchmark", "psoups", "--settings", "bogus", "--out", "o"], "unknown setting"),
     "report": (["report", "missing_dir"], "no summary.json"),
+    "compare": (["compare", "missing_a", "missing_b"], "no items.jsonl"),
     "calibrate": (["calibrate", "--source", "psoups", "--out", "t.json"], "write --source as"),
     "persona-set": (["persona-set", "--out", "o", "--prompts-from", "missing.txt"], "questions file not found"),
     "batch": (["batch", "--interactions", "missing/*.jsonl", "--out", "o"], "no file matches"),

@@ -42,8 +42,9 @@ SURFACE = {
     "prefscribe.evaluate": [
         "COMPARISONS", "METHODS", "SETTINGS", "WRITERS", "Agreement", "Dataset", "EvalConfig", "EvalPlan", "EvalSpec",
         "Evaluation", "ItemOutcome", "PairedDifference", "Preference", "ProfileWriter", "Setting", "SettingContext",
-        "WriterFactory", "WriterParts", "assemble", "auc", "check_no_target_in_history", "compare",
-        "compare_runs", "comparisons_table", "cross_domain_variants", "donors", "free_writer", "gain_recovered", "judge_methods",
+        "WriterFactory", "WriterParts", "agreement_table", "assemble", "auc", "check_no_target_in_history",
+        "compare", "compare_folders", "compare_runs", "comparison_report", "comparisons_table",
+        "cross_domain_variants", "donors", "free_writer", "gain_recovered", "judge_methods",
         "judge_methods_table", "markdown_table", "noise_variants", "paired_difference", "paper_table",
         "parse_methods", "parse_settings", "plan_history", "positive_only_variant", "qualifies", "register", "ruled_out", "summarize",
         "wilson_interval", "write_report", "write_summary"],

@@ -114,3 +114,45 @@ def test_eval_cli_on_real_dsp_with_the_gold_controls(tiny_model_dir, tmp_path):
         assert item["preference"] == gold[item["donor"]]
     comparisons = json.loads((out / "summary.json").read_text())["comparisons"]
     assert ("gold", "gold_mismatched") in {(c["a"], c["b"]) for c in comparisons}
+
+
+def _accuracy(run, setting):
+    items = [json.loads(line) for line in (run / "items.jsonl").read_text().splitlines()]
+    rows = [i for i in items if i["setting"] == setting]
+    return 100 * sum(bool(i["correct"]) for i in rows) / len(rows)
+
+
+@needs_data
+def test_compare_pairs_two_runs_user_by_user(tiny_model_dir, tmp_path):
+    base = ["eval", "--benchmark", "psoups", "--data", str(DATA / "psoups/student_phd.json"), "--limit", "6",
+            "--model", f"hf:{tiny_model_dir}", "--style", "direct", "--settings", "none,full,mismatched"]
+    for name, tokens in (("a", "4"), ("b", "12")):  # another profile length: a change of writer
+        result = runner.invoke(app, [*base, "--max-new-tokens", tokens, "--out", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["compare", str(tmp_path / "a"), str(tmp_path / "b"),
+                                 "--out", str(tmp_path / "c.md")])
+    assert result.exit_code == 0, result.output
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in result.output.splitlines()
+            if line.startswith("| ")}
+    assert "psoups: 6 users both judged" in result.output
+    for setting in ("none", "full", "mismatched"):
+        _, reference, run, diff = rows[f"accuracy {setting}"]
+        assert float(reference) == pytest.approx(_accuracy(tmp_path / "a", setting), abs=0.05)
+        assert float(run) == pytest.approx(_accuracy(tmp_path / "b", setting), abs=0.05)
+        assert float(diff.split(" (")[0]) == pytest.approx(float(run) - float(reference), abs=0.11)
+    _, reference, run, _ = rows["own - another's"]
+    own = _accuracy(tmp_path / "a", "full") - _accuracy(tmp_path / "a", "mismatched")
+    assert float(reference) == pytest.approx(own, abs=0.05)
+    assert rows["accuracy none"][3].startswith("+0.0 (+0.0 to +0.0)")  # no profile: same judge, same answers
+    assert (tmp_path / "c.md").read_text() == result.output.rstrip("\n") + "\n"
+
+    same = runner.invoke(app, ["compare", str(tmp_path / "a"), str(tmp_path / "a")])
+    assert same.exit_code == 0 and "100% of 18" in same.output
+
+
+def test_compare_names_a_run_it_cannot_read(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "items.jsonl").write_text('{"benchmark": "psoups", "setting": "none"}\n{"benchmark": "ps\n')
+    result = runner.invoke(app, ["compare", str(run), str(run)])
+    assert result.exit_code == 2 and "items.jsonl:2" in result.output and "not JSON" in result.output

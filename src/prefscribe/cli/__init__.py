@@ -38,6 +38,7 @@ app.command()(_synth.synth)
 app.command()(_synth.prune)
 app.command(name="eval")(_eval.eval)
 app.command()(_eval.report)
+app.command()(_eval.compare)
 app.command()(_measure.calibrate)
 app.command(name="persona-set")(_personaset.persona_set)
 app.command()(_batch.batch)
@@ -48,8 +49,8 @@ app.command()(_mcp.mcp)
 
 # The extra each command group needs, when a module of several extras is missing (matplotlib: eval, train).
 COMMAND_EXTRAS = {"serve": "serve", "worker": "serve", "keys": "serve", "db": "serve", "train": "train",
-                  "eval": "eval", "report": "eval", "batch": "batch", "export": "serve", "import": "serve",
-                  "mcp": "mcp"}
+                  "eval": "eval", "report": "eval", "compare": "eval", "batch": "batch", "export": "serve",
+                  "import": "serve", "mcp": "mcp"}
 
 
 def main() -> None:

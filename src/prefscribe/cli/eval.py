@@ -1,4 +1,5 @@
-"""`prefscribe eval` and `prefscribe report`: the paper's benchmarks, settings and transfer tests."""
+"""`prefscribe eval`, `prefscribe report` and `prefscribe compare`: the paper's benchmarks, settings and transfer
+tests, and what a change did to the same users."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ import typer
 
 from ..data import load, minilm_embedder
 from ..errors import InputError
-from ..evaluate import SETTINGS, WRITERS, EvalSpec, assemble, parse_methods, parse_settings, write_report
+from ..evaluate import (
+    SETTINGS,
+    WRITERS,
+    EvalSpec,
+    assemble,
+    comparison_report,
+    parse_methods,
+    parse_settings,
+    write_report,
+)
 from ..evaluate.variants import Dataset, cross_domain_variants, noise_variants, positive_only_variant
 from ..llm import DEFAULT_SPEC
 from ..measure import TAG_THRESHOLD, MeasureConfig
@@ -178,3 +188,18 @@ def report(
         files = write_report(runs, out)
         typer.echo(files["table"].read_text())
         console.print("wrote " + ", ".join(str(p) for p in files.values()))
+
+
+def compare(
+    reference: Annotated[Path, typer.Argument(help="Run folder of the reference (today's writer, prompts, engine).")],
+    run: Annotated[Path, typer.Argument(help="Run folder of the change, on the same users (--limit, --seed).")],
+    out: Annotated[Path | None, typer.Option(help="Also write the tables to this markdown file.")] = None,
+) -> None:
+    """What a change did to the same users: accuracy per setting, own - another's and gold - another's gold, each
+    run - reference paired by user with a 95% interval, and how often the two runs decide a task alike."""
+    with errors_exit():
+        text = comparison_report(reference, run)
+        typer.echo(text)
+        if out:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text)

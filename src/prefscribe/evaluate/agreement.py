@@ -90,5 +90,17 @@ def compare_runs(run: Sequence[dict], reference: Sequence[dict], settings: Seque
                      ruled_out(diffs, sum(same), len(same), min_agreement) if users else True)
 
 
+def agreement_table(agreement: Agreement, reference_name: str, run_name: str) -> str:
+    """Two runs side by side: each measure in points for the reference and the run, and run - reference user by
+    user with its paired-bootstrap 95% interval; then how often the two decide a task alike."""
+    lines = [f"| measure | {reference_name} | {run_name} | {run_name} - {reference_name} (95% CI) |",
+             "|---|---|---|---|"]
+    for m in agreement.measures:
+        lines.append(f"| {m.name} | {100 * m.reference:.1f} | {100 * m.value:.1f} | {100 * m.diff.diff:+.1f} "
+                     f"({100 * m.diff.ci_low:+.1f} to {100 * m.diff.ci_high:+.1f}) |")
+    lines.append(f"| decisions alike | - | - | {100 * agreement.agreement:.0f}% of {agreement.tasks} |")
+    return "\n".join(lines) + "\n"
+
+
 def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import InputError
+from .agreement import Agreement, agreement_table, compare_runs
 from .runner import comparisons_table, gain_recovered, judge_methods, judge_methods_table
 from .settings import setting_order
 
@@ -196,3 +197,56 @@ def write_report(run_dirs: Sequence[Path], out: Path) -> dict[str, Path]:
         if written:
             files[name] = written
     return files
+
+
+def _groups(run_dir: Path) -> dict[tuple[str, str], list[dict]]:
+    """A run's items by (benchmark, variant); one writer and judge each, or which one is meant is unclear."""
+    path = Path(run_dir) / "items.jsonl"
+    if not path.exists():
+        raise InputError("no items.jsonl: is this an evaluation run folder?", path=str(run_dir))
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not JSON ({exc.msg}): a run stopped mid-write? remove the line and rerun the eval",
+                             path=str(path), line=number) from None
+        groups.setdefault((row["benchmark"], row.get("variant", "")), []).append(row)
+    for (benchmark, variant), rows in groups.items():
+        pairs = sorted({(r["model"], r["judge"]) for r in rows})
+        if len(pairs) > 1:
+            raise InputError(f"{benchmark}{' ' + variant if variant else ''} was judged with several writers or "
+                             f"judges ({'; '.join(f'{m} / {j}' for m, j in pairs)}): compare runs of one each",
+                             path=str(path))
+    return groups
+
+
+def compare_folders(reference: Path, run: Path, seed: int = 0) -> list[tuple[str, str, Agreement]]:
+    """`run` against `reference` user by user, per benchmark and variant both hold, on the settings both ran:
+    what a change of writer, prompt or engine did to the same users."""
+    theirs, mine = _groups(reference), _groups(run)
+    out = []
+    for key in sorted(set(theirs) & set(mine)):
+        shared = {r["setting"] for r in theirs[key]} & {r["setting"] for r in mine[key]}
+        settings = sorted(shared, key=setting_order)
+        agreement = compare_runs(mine[key], theirs[key], settings, seed=seed)
+        if agreement.tasks:
+            out.append((*key, agreement))
+    if not out:
+        raise InputError(f"{reference} and {run} share no benchmark, variant, setting and user to compare",
+                         field="runs")
+    return out
+
+
+def comparison_report(reference: Path, run: Path, seed: int = 0) -> str:
+    """compare_folders as markdown: one table per benchmark and variant."""
+    parts = []
+    for benchmark, variant, agreement in compare_folders(reference, run, seed):
+        users = agreement.tasks // max(1, sum(1 for m in agreement.measures if m.name.startswith("accuracy ")))
+        parts.append(f"## {benchmark}{' (' + variant + ')' if variant else ''}: {users} users both judged\n\n"
+                     + agreement_table(agreement, "reference", "run"))
+    return (f"reference: {reference}\nrun: {run}\n\n" + "\n".join(parts)
+            + "\nAccuracy and controls in points; run - reference is paired by user, with its paired-bootstrap 95%"
+            " interval.\n")
