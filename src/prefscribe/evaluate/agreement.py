@@ -35,6 +35,7 @@ class Agreement:
     # What a small sample can show: an interval excludes 0, or even the agreement's one-sided 95% upper bound is
     # below the bar (ruled_out()). A CI check on a few users fails on this, not on a disagreement or two.
     ruled_out: bool
+    users: int = 0       # users both runs judged under every setting compared
 
 
 def qualifies(diffs: Sequence[PairedDifference], agreement: float, min_agreement: float = MIN_AGREEMENT) -> bool:
@@ -87,7 +88,7 @@ def compare_runs(run: Sequence[dict], reference: Sequence[dict], settings: Seque
     diffs = [m.diff for m in measures]
     return Agreement(measures, agreement, len(same),
                      qualifies(diffs, agreement, min_agreement) if users else False,
-                     ruled_out(diffs, sum(same), len(same), min_agreement) if users else True)
+                     ruled_out(diffs, sum(same), len(same), min_agreement) if users else True, len(users))
 
 
 def agreement_table(agreement: Agreement, reference_name: str, run_name: str) -> str:

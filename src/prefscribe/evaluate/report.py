@@ -244,9 +244,8 @@ def comparison_report(reference: Path, run: Path, seed: int = 0) -> str:
     """compare_folders as markdown: one table per benchmark and variant."""
     parts = []
     for benchmark, variant, agreement in compare_folders(reference, run, seed):
-        users = agreement.tasks // max(1, sum(1 for m in agreement.measures if m.name.startswith("accuracy ")))
-        parts.append(f"## {benchmark}{' (' + variant + ')' if variant else ''}: {users} users both judged\n\n"
-                     + agreement_table(agreement, "reference", "run"))
+        title = f"{benchmark}{' (' + variant + ')' if variant else ''}: {agreement.users} users both judged"
+        parts.append(f"## {title}\n\n" + agreement_table(agreement, "reference", "run"))
     return (f"reference: {reference}\nrun: {run}\n\n" + "\n".join(parts)
             + "\nAccuracy and controls in points; run - reference is paired by user, with its paired-bootstrap 95%"
             " interval.\n")
