@@ -667,3 +667,27 @@ def test_centred_scores_find_the_quality_a_fuller_reply_hides(fake_backend):
     assert not any("funnier" in p.profile for p in profiles[1::2])
     assert all(p.evidence.vocabulary == writer.scale and writer.scale.endswith("+centred") for p in profiles)
     assert "centred" in writer.writer and "centred" not in _writer(fake_backend(option_fn=fuller_judge)).writer
+
+
+def _imax(took: int, n: int, offset: int) -> list[Interaction]:
+    """A user who took the IMAX film of a pair in `took` of `n` choices."""
+    out = []
+    for k in range(n):
+        imax, plain = f"Film {offset}-{k} (1999) IMAX", f"Film {offset}-{k}b (1999)"
+        chosen, rejected = (imax, plain) if k < took else (plain, imax)
+        out.append(Interaction(chosen=chosen, rejected=rejected,
+                               meta={"tags": ["IMAX"] if k < took else ["2D"],
+                                     "rejected_tags": ["2D"] if k < took else ["IMAX"]}))
+    return out
+
+
+def test_a_tag_the_users_own_counts_contradict_is_not_stated(fake_backend):
+    """Other people take IMAX in 9 of 10 choices: a user who took it in 2 of 4 is far below them, yet "avoids
+    IMAX (2 of 4 choices)" would tell a reader the opposite of what they see; 1 of 4 is an avoidance."""
+    writer = MeasuredWriter(fake_backend(option_fn=_noisy_judge),
+                            measure=MeasureConfig(calibration="shipped", ask_tagged_items=False))
+    others = [InferJob(_imax(9, 10, offset=i)) for i in range(10)]
+    half, once = writer.run(others + [InferJob(_imax(2, 4, offset=100)), InferJob(_imax(1, 4, offset=101))])[-2:]
+    assert half.evidence.qualities["items+tags:IMAX"].n == 4
+    assert "IMAX" not in half.profile and "2D" not in half.profile
+    assert re.search(r"\bavoids? IMAX \(3 of 4 choices\)", once.profile), once.profile
