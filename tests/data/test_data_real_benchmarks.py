@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 import pytest
 
 from prefscribe.data import load
+from prefscribe.errors import InputError
 
 STUDENT = "Generate a response that can be easily understood by an elementary school student."
 
@@ -173,6 +174,27 @@ def test_mind_limit_keeps_each_users_draws(real_file):
         assert record.history == everyone[record.user_id].history
     positive_only = load("mind", path, limit=5, history_negatives="none")
     assert all(h.rejected is None for r in positive_only for h in r.history)
+
+
+def test_mind_items_can_show_their_category_with_the_same_draws(real_file):
+    path = real_file("mind/sample400by_ratio.csv")
+    titles = load("mind", path, limit=30, seed=3)
+    shown = load("mind", path, limit=30, seed=3, item_text="category")
+    assert [r.user_id for r in shown] == [r.user_id for r in titles]
+
+    def title(text):
+        return text.rsplit(" — ", 1)[0]
+
+    for plain, record in zip(titles, shown, strict=True):
+        assert title(record.target.chosen) == plain.target.chosen and title(record.target.rejected) == plain.target.rejected
+        assert [title(h.chosen) for h in record.history] == [h.chosen for h in plain.history]
+        assert [h.rejected and title(h.rejected) for h in record.history] == [h.rejected for h in plain.history]
+        for h in record.history:  # the text names what the tags count
+            assert h.chosen.endswith(" — " + ", ".join(h.meta["tags"]))
+            assert not h.rejected or h.rejected.endswith(" — " + ", ".join(h.meta["rejected_tags"]))
+    assert " — sports" in " ".join(r.target.chosen + r.target.rejected for r in shown)
+    with pytest.raises(InputError, match="item_text must be 'title' or 'category'"):
+        load("mind", path, item_text="abstract")
 
 
 # -------------------------------------------------------------------------------------- Amazon Games

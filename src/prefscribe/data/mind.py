@@ -17,6 +17,8 @@ How the pairs are built:
   positive-only.
 - other clicked candidates of the impression are not put in the history: they happen with the target.
 - no target title appears in the history (checked as text: MIND repeats titles under new ids).
+- item text: the title; with `item_text="category"`, "Title — category, subcategory" (MovieLens's form), so a
+  reader of "likes sports" can see which headline is sports, as a reader of the MSN page could.
 Impressions where every candidate was clicked have no rejected item; they are left out and counted in
 every record's `meta["users_dropped"]`.
 """
@@ -39,16 +41,19 @@ _LABEL = re.compile(r"^C(\d+)$")
 
 
 def load_mind(path: str | Path, *, limit: int | None = None, seed: int = 0,
-              history_negatives: Literal["impression", "none"] = "impression") -> list[UserRecord]:
-    """Read the MIND impression CSV; see the module doc for how pairs are drawn."""
+              history_negatives: Literal["impression", "none"] = "impression",
+              item_text: Literal["title", "category"] = "title") -> list[UserRecord]:
+    """Read the MIND impression CSV; see the module doc for how pairs are drawn and items shown."""
     if history_negatives not in ("impression", "none"):
         raise InputError(f"history_negatives must be 'impression' or 'none', got {history_negatives!r}",
                          field="history_negatives")
+    if item_text not in ("title", "category"):
+        raise InputError(f"item_text must be 'title' or 'category', got {item_text!r}", field="item_text")
     path = Path(path)
     records: list[UserRecord] = []
     all_clicked = 0
     for line, row in read_csv(path, _REQUIRED, "the MIND impressions CSV"):
-        record = _record(row, line, path, seed, history_negatives)
+        record = _record(row, line, path, seed, history_negatives, item_text == "category")
         if record is None:
             all_clicked += 1
         else:
@@ -87,7 +92,7 @@ def _column(row: dict[str, str], name: str, count: int, path: Path, line: int) -
 
 
 def _record(row: dict[str, str], line: int, path: Path, seed: int,
-            history_negatives: str) -> UserRecord | None:
+            history_negatives: str, categories: bool) -> UserRecord | None:
     impression = row["impression_id"].strip()
     if not impression:
         raise InputError("is blank", path=str(path), line=line, field="impression_id")
@@ -136,7 +141,19 @@ def _record(row: dict[str, str], line: int, path: Path, seed: int,
                               "chosen_id": _at(side["candidate_news_id"], pick),
                               "rejected_id": _at(side["candidate_news_id"], neg),
                               "clicked": [f"C{i + 1}" for i in sorted(clicked)]})}
+    if categories:  # after the pairs are drawn and checked on titles: the same draws as with titles alone
+        shown = [_shown(t, side["candidate_category"], side["candidate_subvert"], i) for i, t in enumerate(candidates)]
+        target = Target(chosen=shown[pick], rejected=shown[neg])
+        history = [h.model_copy(update={
+            "chosen": _shown(h.chosen, side["history_category"], side["history_subvert"], h.meta["position"]),
+            "rejected": h.rejected and shown[candidates.index(h.rejected)]}) for h in history]
     return UserRecord(user_id=impression, history=history, target=target, meta=meta)
+
+
+def _shown(title: str, category: list[str] | None, subvert: list[str] | None, index: int) -> str:
+    """A headline with its category and subcategory, as MovieLens shows a film with its genres."""
+    tags = clean_tags([_at(category, index), _at(subvert, index)])
+    return f"{title} — {', '.join(tags)}" if tags else title
 
 
 def _clicked(label: str, count: int, path: Path, line: int) -> set[int]:
