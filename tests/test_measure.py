@@ -687,7 +687,8 @@ def test_a_tag_the_users_own_counts_contradict_is_not_stated(fake_backend):
     writer = MeasuredWriter(fake_backend(option_fn=_noisy_judge),
                             measure=MeasureConfig(calibration="shipped", ask_tagged_items=False))
     others = [InferJob(_imax(9, 10, offset=i)) for i in range(10)]
-    half, once = writer.run(others + [InferJob(_imax(2, 4, offset=100)), InferJob(_imax(1, 4, offset=101))])[-2:]
+    users = others + [InferJob(_imax(2, 4, offset=100)), InferJob(_imax(1, 4, offset=101))]
+    half, once = writer.run(users)[-2:]
     assert half.evidence.qualities["items+tags:IMAX"].n == 4
     assert "IMAX" not in half.profile and "2D" not in half.profile
     assert re.search(r"\bavoids? IMAX \(3 of 4 choices\)", once.profile), once.profile

@@ -186,9 +186,11 @@ def test_mind_items_can_show_their_category_with_the_same_draws(real_file):
         return text.rsplit(" — ", 1)[0]
 
     for plain, record in zip(titles, shown, strict=True):
-        assert title(record.target.chosen) == plain.target.chosen and title(record.target.rejected) == plain.target.rejected
+        assert (title(record.target.chosen), title(record.target.rejected)) == (plain.target.chosen,
+                                                                               plain.target.rejected)
         assert [title(h.chosen) for h in record.history] == [h.chosen for h in plain.history]
-        assert [h.rejected and title(h.rejected) for h in record.history] == [h.rejected for h in plain.history]
+        assert [h.rejected and title(h.rejected) for h in record.history] == [h.rejected
+                                                                              for h in plain.history]
         for h in record.history:  # the text names what the tags count
             assert h.chosen.endswith(" — " + ", ".join(h.meta["tags"]))
             assert not h.rejected or h.rejected.endswith(" — " + ", ".join(h.meta["rejected_tags"]))

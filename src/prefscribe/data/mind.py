@@ -142,7 +142,8 @@ def _record(row: dict[str, str], line: int, path: Path, seed: int,
                               "rejected_id": _at(side["candidate_news_id"], neg),
                               "clicked": [f"C{i + 1}" for i in sorted(clicked)]})}
     if categories:  # after the pairs are drawn and checked on titles: the same draws as with titles alone
-        shown = [_shown(t, side["candidate_category"], side["candidate_subvert"], i) for i, t in enumerate(candidates)]
+        shown = [_shown(title, side["candidate_category"], side["candidate_subvert"], i)
+                 for i, title in enumerate(candidates)]
         target = Target(chosen=shown[pick], rejected=shown[neg])
         history = [h.model_copy(update={
             "chosen": _shown(h.chosen, side["history_category"], side["history_subvert"], h.meta["position"]),

@@ -306,8 +306,8 @@ class MeasuredWriter(Inferrer):
             stats = table.get(key, tag) or QualityStats(mean=0.0, std=1.0, within_std=1.0, comparisons=0, people=0)
             z = _z(entry, stats)
             took = round((entry.total / entry.n + 1) / 2 * entry.n)
-            # A tag is a count, with no ties: state it only when most of the user's own choices go its way, so a
-            # reader never sees "likes IMAX (2 of 4 choices)" because other people took it even more often.
+            # A tag is a count, with no ties: state it only when most of the user's own choices go its way, so
+            # a reader never sees "avoids IMAX (2 of 4 choices)" because other people took it even more often.
             if abs(z) >= self.measure.tag_threshold and 2 * (took if z > 0 else entry.n - took) > entry.n:
                 found.append(KeptTag(tag=tag, likes=z > 0, took=took, n=entry.n,
                                      others=round(50 * (stats.mean + 1)) if stats.people else None, z=z))
