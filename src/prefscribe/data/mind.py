@@ -142,18 +142,18 @@ def _record(row: dict[str, str], line: int, path: Path, seed: int,
                               "rejected_id": _at(side["candidate_news_id"], neg),
                               "clicked": [f"C{i + 1}" for i in sorted(clicked)]})}
     if categories:  # after the pairs are drawn and checked on titles: the same draws as with titles alone
-        shown = [_shown(title, side["candidate_category"], side["candidate_subvert"], i)
-                 for i, title in enumerate(candidates)]
-        target = Target(chosen=shown[pick], rejected=shown[neg])
+        def tags(k: int) -> list[str]:
+            return clean_tags([_at(side["candidate_category"], k), _at(side["candidate_subvert"], k)])
+
+        target = Target(chosen=_shown(target.chosen, tags(pick)), rejected=_shown(target.rejected, tags(neg)))
         history = [h.model_copy(update={
-            "chosen": _shown(h.chosen, side["history_category"], side["history_subvert"], h.meta["position"]),
-            "rejected": h.rejected and shown[candidates.index(h.rejected)]}) for h in history]
+            "chosen": _shown(h.chosen, h.meta.get("tags", [])),
+            "rejected": h.rejected and _shown(h.rejected, h.meta.get("rejected_tags", []))}) for h in history]
     return UserRecord(user_id=impression, history=history, target=target, meta=meta)
 
 
-def _shown(title: str, category: list[str] | None, subvert: list[str] | None, index: int) -> str:
-    """A headline with its category and subcategory, as MovieLens shows a film with its genres."""
-    tags = clean_tags([_at(category, index), _at(subvert, index)])
+def _shown(title: str, tags: list[str]) -> str:
+    """A headline with its category and subcategory (its tags), as MovieLens shows a film with its genres."""
     return f"{title} — {', '.join(tags)}" if tags else title
 
 
