@@ -503,14 +503,37 @@ def test_an_update_adds_tag_counts_and_reads_only_the_new_pairs(fake_backend):
     assert re.search(r"\blikes? Sci-Fi \(8 of 8 choices\)", whole.profile)
 
 
-def test_positive_only_tags_are_counted_against_the_tags_of_items_other_people_took(fake_backend):
+def test_positive_only_tags_are_shares_of_the_users_picks_against_other_peoples(fake_backend):
     writer = _writer(fake_backend(option_fn=_noisy_judge))
-    people = [[Interaction(chosen=f"News {i}-{k}", meta={"tags": ["sports" if i < 3 else f"topic{k % 4}"]})
+    people = [[Interaction(chosen=f"News {i}-{k}", meta={"tags": ["sports" if i < 6 else f"topic{k % 4}"]})
                for k in range(8)] for i in range(12)]
     profiles = writer.run([InferJob(h) for h in people])
-    assert re.search(r"\blikes? sports \(", profiles[0].profile)
-    assert profiles[0].evidence.qualities["items+positive+tags:sports"].n >= MIN_TAG_COMPARISONS
-    assert not re.search(r"\blikes? sports \(", profiles[5].profile)  # a quality may still say "sports"
+    assert re.search(r"\blikes? sports \(8 of 8 choices\)", profiles[0].profile), profiles[0].profile
+    evidence = profiles[0].evidence.qualities
+    assert evidence["items+positive+shares:*"].n == 8 and evidence["items+positive+shares:sports"].n == 8
+    assert "items+positive+shares:topic1" not in evidence  # a tag is counted where the user picked it
+    # Those who read topics, never sports, pass over what half the people read only.
+    assert not re.search(r"\blikes? sports \(", profiles[-1].profile)  # a quality may still say "sports"
+    assert re.search(r"\bavoids? sports \(8 of 8 choices\)", profiles[-1].profile), profiles[-1].profile
+
+
+def _picks(tags_of_pick, n: int, person: int) -> list[Interaction]:
+    return [Interaction(chosen=f"Headline {person}-{k}", meta={"tags": tags_of_pick(k)}) for k in range(n)]
+
+
+def test_a_share_needs_two_picks_to_be_liked_and_updates_add_picks(fake_backend):
+    """Nobody else picks "opera": one pick of it is a large share of nothing; a second pick, in an update
+    that reads only the new picks, makes it a liking, with the counts of all the user's picks."""
+    writer = MeasuredWriter(fake_backend(option_fn=_noisy_judge),
+                            measure=MeasureConfig(calibration="shipped", ask_tagged_items=False))
+    others = [InferJob(_picks(lambda k: ["news" if k % 2 else "sports"], 10, person=i)) for i in range(20)]
+    first = _picks(lambda k: ["opera"] if k == 0 else ["news" if k % 2 else "sports"], 6, person=100)
+    once = writer.run(others + [InferJob(first)])[-1]
+    assert "opera" not in once.profile
+    more = [Interaction(chosen="Headline 100-new", meta={"tags": ["opera"]})]
+    twice = writer.run([InferJob(more, past=once)])[0]
+    assert twice.evidence.qualities["items+positive+shares:*"].n == 7
+    assert re.search(r"\blikes? opera \(2 of 7 choices\)", twice.profile), twice.profile
 
 
 def test_tags_that_are_not_a_list_of_strings_are_refused(fake_backend):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable
 from importlib.resources import files
 from pathlib import Path
@@ -20,7 +21,7 @@ from pydantic import BaseModel, Field
 from ..errors import InputError
 from ._axes import Axis, fit_axes
 from ._population import Measured
-from ._scoring import TAGS, Scored
+from ._scoring import ALL, SHARES, Scored, is_tags
 
 SHIPPED = files("prefscribe") / "measure" / "calibration"
 MIN_COMPARISONS = 16  # fewer than this and a population's spread is a guess
@@ -71,10 +72,15 @@ def population(people: Iterable[Iterable[Measured | Scored]], *, model: str, voc
     """A table from the scored comparisons of many people (one iterable of comparisons per person)."""
     values: dict[str, list[list[float]]] = {}
     vectors: dict[str, list[list[dict[str, float]]]] = {}  # per kind, per person, each comparison's scores
+    counts: dict[str, list[Counter[str]]] = {}  # per shares kind, per person: picks with each tag (and ALL)
     for person in people:
         mine: dict[str, list[float]] = {}
         theirs: dict[str, list[dict[str, float]]] = {}
+        picks: dict[str, Counter[str]] = {}
         for item in person:
+            if item.key.endswith(SHARES):
+                picks.setdefault(item.key, Counter()).update(item.scores.keys())
+                continue
             theirs.setdefault(item.key, []).append(dict(item.scores))
             for quality, s in item.scores.items():
                 mine.setdefault(f"{item.key}:{quality}", []).append(s)
@@ -82,10 +88,14 @@ def population(people: Iterable[Iterable[Measured | Scored]], *, model: str, voc
             values.setdefault(name, []).append(scores)
         for key, rows in theirs.items():
             vectors.setdefault(key, []).append(rows)
+        for key, counter in picks.items():
+            counts.setdefault(key, []).append(counter)
     stats = {name: _stats(groups) for name, groups in sorted(values.items())
              if sum(map(len, groups)) >= MIN_COMPARISONS and any(len(g) > 1 for g in groups)}
+    for key, per_person in sorted(counts.items()):
+        stats |= _shares(key, per_person)
     # Tag counts are sparse (each comparison has a few of the data set's tags): stated one by one, no axes.
-    axes = {key: found for key, rows in sorted(vectors.items()) if not key.endswith(TAGS) and (found := fit_axes(rows))}
+    axes = {key: found for key, rows in sorted(vectors.items()) if not is_tags(key) and (found := fit_axes(rows))}
     return Calibration(model=model, vocabulary=vocabulary, threshold=threshold, stats=stats, axes=axes,
                        source=source or {})
 
@@ -100,6 +110,24 @@ def _stats(groups: list[list[float]]) -> QualityStats:
     within = math.sqrt(squares / freedom) if freedom else math.sqrt(var)
     return QualityStats(mean=mean, std=math.sqrt(var) or 1e-6, within_std=within or 1e-6, comparisons=len(flat),
                         people=len(groups))
+
+
+def _shares(key: str, people: list[Counter[str]]) -> dict[str, QualityStats]:
+    """Each tag's share of people's picks: `mean` the average person's share (each person counts once, however
+    many picks they have), `within_std` a pick's binomial spread at that share, `std` the spread of people's
+    shares. A person's share is compared with `mean` in units of `within_std / sqrt(their picks)`."""
+    people = [c for c in people if c[ALL]]
+    if sum(c[ALL] for c in people) < MIN_COMPARISONS:
+        return {}
+    stats = {}
+    for tag in sorted({t for c in people for t in c} - {ALL}):
+        shares = [c[tag] / c[ALL] for c in people]
+        mean = sum(shares) / len(shares)
+        spread = math.sqrt(sum((s - mean) ** 2 for s in shares) / max(1, len(shares) - 1))
+        stats[f"{key}:{tag}"] = QualityStats(mean=mean, std=spread or 1e-6,
+                                             within_std=math.sqrt(mean * (1 - mean)) or 1e-6,
+                                             comparisons=sum(c[ALL] for c in people), people=len(people))
+    return stats
 
 
 def base_model(spec: str) -> str:

@@ -31,7 +31,9 @@ from ..llm.base import Conversation, OptionScores, Progress
 from ._vocabulary import OPTIONS, PREFILL, Kind, Vocabulary
 
 ROLE = "measure"
-TAGS = "+tags"  # the comparison kind of tag counts: "items+tags", "items+positive+tags"
+TAGS = "+tags"  # the comparison kind of a pair's tag counts: "items+tags", "replies+tags"
+SHARES = "+shares"  # the kind of a positive-only item's own tags, counted as shares: "items+positive+shares"
+ALL = "*"  # the pseudo-tag of every counted positive-only item: the denominator of its person's shares
 CENTRED = "+centred"  # the version suffix of tables and evidence made of centred scores
 
 
@@ -55,16 +57,26 @@ class Comparison:
 
     @property
     def tag_key(self) -> str:
-        return self.key + TAGS
+        return self.key + (SHARES if self.positive else TAGS)
 
     @property
     def tag_scores(self) -> dict[str, float]:
-        """+1 for each tag only the user's item has, -1 for each only the other has: counted, not asked. A side
-        without tags says nothing (its metadata is missing, not empty)."""
+        """A pair: +1 for each tag only the user's item has, -1 for each only the other has: counted, not asked.
+        A side without tags says nothing (its metadata is missing, not empty). A positive-only item: 1 for each
+        of its own tags and for ALL, so a person's counts are the shares of their picks that have each tag: a
+        pick says how often a tag is among the person's picks, not that they preferred it to one reference
+        item drawn at random (that comparison's noise hid most categories on MIND, docs/results/measured.md)."""
+        if self.positive:
+            return {ALL: 1.0} | {tag: 1.0 for tag in sorted(set(self.mine_tags))} if self.mine_tags else {}
         if not self.mine_tags or not self.other_tags:
             return {}
         mine, other = set(self.mine_tags), set(self.other_tags)
         return {tag: 1.0 if tag in mine else -1.0 for tag in sorted(mine ^ other)}
+
+
+def is_tags(key: str) -> bool:
+    """Whether a comparison kind holds tag counts (pairs' or shares), not the model's scores."""
+    return key.endswith((TAGS, SHARES))
 
 
 @dataclass

@@ -51,10 +51,13 @@ class KeptTag:
 
     tag: str
     likes: bool
-    took: int           # comparisons where the user took the item with the tag
-    n: int              # comparisons where one item had it and the other did not
-    others: int | None  # percent of such comparisons where other people took it (None: no population)
+    took: int           # comparisons where the user took the item with the tag (positive-only: picks with it)
+    n: int              # comparisons where one item had it and the other did not (positive-only: all picks)
+    others: int | None  # percent of such comparisons where other people took it (positive-only: of their
+                        # picks that have it); None: no population
     z: float
+    strength: float = 0.0  # what orders the stated tags: |z| of a pair's count; of a share, its distance from
+                           # other people's (a rare tag picked twice has a large z, and rarely decides anything)
 
 
 class Vocabulary:
