@@ -31,7 +31,7 @@ from ..llm.base import Conversation, OptionScores, Progress
 from ._vocabulary import OPTIONS, PREFILL, Kind, Vocabulary
 
 ROLE = "measure"
-TAGS = "+tags"  # the comparison kind of a pair's tag counts: "items+tags", "replies+tags"
+TAGS = "+tags"  # the comparison kind of a pair's tag counts: "items+tags"
 SHARES = "+shares"  # the kind of a positive-only item's own tags, counted as shares: "items+positive+shares"
 ALL = "*"  # the pseudo-tag of every counted positive-only item: the denominator of its person's shares
 CENTRED = "+centred"  # the version suffix of tables and evidence made of centred scores
