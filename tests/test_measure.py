@@ -715,3 +715,16 @@ def test_a_tag_the_users_own_counts_contradict_is_not_stated(fake_backend):
     assert half.evidence.qualities["items+tags:IMAX"].n == 4
     assert "IMAX" not in half.profile and "2D" not in half.profile
     assert re.search(r"\bavoids? IMAX \(3 of 4 choices\)", once.profile), once.profile
+
+
+def test_only_tagged_items_skip_the_reference_when_measured_by_tags_alone(fake_backend):
+    """Under --tags-only an item pick is counted by its tags with no reference; a reply the model must still read
+    (tags are not counted for replies) is compared with another person's reply, never with nothing."""
+    writer = MeasuredWriter(fake_backend(option_fn=_noisy_judge),
+                            measure=MeasureConfig(calibration="shipped", ask_tagged_items=False))
+    item = [Interaction(chosen="Headline 1", meta={"tags": ["sports"]})]
+    reply = [Interaction(context="How do I boil an egg?", chosen="Six minutes.", meta={"tags": ["short"]})]
+    other = [Interaction(context="How do I boil an egg?", chosen="Eggs are versatile...", meta={"tags": ["long"]})]
+    items, replies, _ = writer.comparisons([InferJob(item), InferJob(reply), InferJob(other)])
+    assert items[0].other == "" and items[0].tag_scores == {"*": 1.0, "sports": 1.0}
+    assert replies[0].other == "Eggs are versatile..."

@@ -165,7 +165,7 @@ class MeasuredWriter(Inferrer):
                 if item.rejected is not None:
                     comparisons.append(Comparison(kind, item.context, item.chosen, item.rejected, mine_tags=mine,
                                                   other_tags=_tags(item, "rejected_tags")))
-                elif mine and not self.measure.ask_tagged_items:  # counted by its tags alone: no reference
+                elif mine and kind == "items" and not self.measure.ask_tagged_items:  # by its tags alone (_score)
                     comparisons.append(Comparison(kind, None, item.chosen, "", positive=True, mine_tags=mine))
                 else:
                     other, tags = self._reference(u, item, _pool(pools, item, u))
@@ -338,7 +338,7 @@ class MeasuredWriter(Inferrer):
         have (a tag the user never picked can be one they pass over), none without other people to compare
         with. A liking needs two picks: one pick of a rare tag is a large share of nothing. Ordered by how far
         the share departs: a category the user reads twice as often as others decides more of their choices
-        than a rare subcategory picked twice (on MIND dev users, held-out pairs decided right: 41 against 38)."""
+        than a rare subcategory picked twice (docs/results/measured.md, session 20)."""
         picks = evidence.qualities.get(f"{key}:{ALL}")
         if picks is None or picks.n < MIN_TAG_COMPARISONS:
             return []
