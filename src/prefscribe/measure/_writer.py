@@ -142,11 +142,16 @@ class MeasuredWriter(Inferrer):
     def _score(self, comparisons: list[Comparison]) -> list[Scored]:
         """The model's scores of each comparison it is asked about; a comparison of tagged items, when the
         config says tags alone measure them, gets no model call (its Scored has no scores)."""
-        asks = [self.measure.ask_tagged_items or c.kind != "items" or not c.tag_scores for c in comparisons]
+        asks = [not self._tags_alone(c.kind, bool(c.tag_scores)) for c in comparisons]
         asked = [c for c, ask in zip(comparisons, asks) if ask]
         calls = CachedCalls(self.backend, self.cache, self.vocabulary.version)
         scores = iter(score(calls, self.vocabulary, asked, centred=self.measure.centred) if asked else [])
         return [next(scores) if ask else Scored(c, {}, [], 0) for c, ask in zip(comparisons, asks)]
+
+    def _tags_alone(self, kind: str, tagged: bool) -> bool:
+        """Whether a comparison is measured by its items' tags alone, with no model call (`--tags-only`): an
+        item's tags are counted; a reply's never are, so a reply is always read."""
+        return tagged and kind == "items" and not self.measure.ask_tagged_items
 
     # ------------------------------------------------------------------------------------ comparisons
     def comparisons(self, jobs: Sequence[InferJob]) -> list[list[Comparison]]:
@@ -165,7 +170,7 @@ class MeasuredWriter(Inferrer):
                 if item.rejected is not None:
                     comparisons.append(Comparison(kind, item.context, item.chosen, item.rejected, mine_tags=mine,
                                                   other_tags=_tags(item, "rejected_tags")))
-                elif mine and kind == "items" and not self.measure.ask_tagged_items:  # by its tags alone (_score)
+                elif self._tags_alone(kind, bool(mine)):  # counted by its tags: no reference item needed
                     comparisons.append(Comparison(kind, None, item.chosen, "", positive=True, mine_tags=mine))
                 else:
                     other, tags = self._reference(u, item, _pool(pools, item, u))
@@ -348,7 +353,7 @@ class MeasuredWriter(Inferrer):
             if name.rsplit(":", 1)[0] != key or tag == ALL:
                 continue
             took = entry.n if (entry := evidence.qualities.get(name)) else 0
-            z = (took / picks.n - stats.mean) / (stats.within_std / math.sqrt(picks.n))
+            z = _z(QualityEvidence(n=picks.n, total=took), stats)  # the share against others', in noise units
             if abs(z) >= self.measure.tag_threshold and (z < 0 or took >= 2):
                 found.append(KeptTag(tag=tag, likes=z > 0, took=took, n=picks.n, others=round(100 * stats.mean),
                                      z=z, strength=abs(took / picks.n - stats.mean)))
