@@ -55,7 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--method", default="logprobs",
                         help="judge method(s), comma list: logprobs, generation, likelihood, contrast")
-    parser.add_argument("--writer", default="free", help="profile writer (a name in prefscribe.evaluate.WRITERS)")
+    parser.add_argument("--writer", help="profile writer (a name in prefscribe.evaluate.WRITERS; default: "
+                        "the library's, DEFAULT_WRITER)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="token limit of each profile")
     parser.add_argument("--prompts", default=None, help="prompt template folder (default: the built-in set)")
     parser.add_argument("--chunk", type=int, default=8)
@@ -67,7 +68,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> dict[str, Path]:
     """Evaluate every benchmark phase by phase; returns the run folder of each benchmark."""
     from prefscribe.data import load
-    from prefscribe.evaluate import SETTINGS, Dataset, EvalSpec, assemble, parse_methods, parse_settings
+    from prefscribe.evaluate import (DEFAULT_WRITER, SETTINGS, Dataset, EvalSpec, assemble, parse_methods,
+                                     parse_settings)
 
     wanted = parse_settings(args.settings)
     names = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
@@ -75,7 +77,7 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
     if unknown:
         raise SystemExit(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     # Candidates are validated by the downstream judge on the user's own history pairs (never the target).
-    plan = assemble(EvalSpec(model=args.model, judge=args.judge, writer=args.writer,
+    plan = assemble(EvalSpec(model=args.model, judge=args.judge, writer=args.writer or DEFAULT_WRITER,
                              methods=parse_methods(args.method), seed=args.seed, max_new_tokens=args.max_new_tokens,
                              candidates=args.candidates, prompts=args.prompts))
 

@@ -12,7 +12,9 @@ import pytest
 
 from prefscribe.cache import CachedCalls, ResultCache
 from prefscribe.errors import InputError
-from prefscribe.infer import InferJob
+from prefscribe.evaluate.writers import DEFAULT_WRITER, WriterParts, writer_factory
+from prefscribe.infer import InferConfig, InferJob
+from prefscribe.llm.base import BackendInfo
 from prefscribe.measure import (
     MIN_TAG_COMPARISONS,
     Axis,
@@ -144,6 +146,17 @@ def test_an_update_reads_only_the_new_pairs_and_adds_their_evidence(fake_backend
     assert updated.profile == whole.profile
 
 
+def test_an_update_does_not_count_its_new_pairs_as_another_person(fake_backend):
+    writer = _writer(fake_backend(option_fn=_noisy_judge))
+    people = [_user(long=i % 2 == 0, n=6, offset=10 * i) for i in range(10)]
+    first = writer.run([InferJob(h[:4]) for h in people])
+    assert len(writer._population.people) == 10
+    updated = writer.run([InferJob(h[4:], past=p) for h, p in zip(people, first)])
+    # Ten people with two new pairs each are still the ten people: the population's shares stay whole people's.
+    assert len(writer._population.people) == 10
+    assert all(isinstance(p, Profile) and p.covers == 6 for p in updated)
+
+
 def test_a_persons_own_text_stays_on_top_of_an_update(fake_backend):
     writer = _writer(fake_backend(option_fn=_noisy_judge))
     mine = Profile(profile="I like answers in French.", author="person")
@@ -186,6 +199,46 @@ def test_too_few_people_and_no_table_says_how_to_calibrate(fake_backend):
     writer = MeasuredWriter(fake_backend(option_fn=_noisy_judge))  # "shipped": there is no table for fake:test
     with pytest.raises(InputError, match="prefscribe calibrate"):
         writer.run([InferJob(_user(long=True))])
+
+
+def test_the_default_writer_measures_a_user_of_the_default_model_alone(fake_backend):
+    backend = fake_backend(option_fn=_noisy_judge)
+    backend.info = BackendInfo(spec="embedded:1.5b+torch")  # the default model, whose table ships
+    writer = writer_factory(DEFAULT_WRITER)(WriterParts(backend, backend, InferConfig(), None))
+    assert isinstance(writer, MeasuredWriter) and writer.writer.startswith("measured(")
+    [profile] = writer.run([InferJob(_user(long=True))])  # one user: compared with the shipped table
+    assert isinstance(profile, Profile) and "(4 of 4 choices)" in profile.profile
+    assert profile.evidence.qualities["replies:length"].n == 4
+
+
+def test_the_default_writer_writes_free_text_for_clicks_it_has_nothing_to_compare_with(fake_backend):
+    backend = fake_backend(option_fn=_noisy_judge, replies=["Reads science news."])
+    backend.info = BackendInfo(spec="embedded:1.5b+torch")
+    writer = writer_factory(DEFAULT_WRITER)(WriterParts(backend, backend, InferConfig(), None))
+    clicks = _user(long=True, n=2) + [Interaction(chosen="Fusion experiment sets a record")]
+    [profile] = writer.run([InferJob(clicks)])  # one user's click: no other people's items, no reference
+    assert profile.profile == "Reads science news." and profile.evidence is None
+    assert [kind for kind, _ in backend.calls] == ["generate"]
+    [measured] = writer.run([InferJob(_user(long=True))])  # pairs alone are measured
+    assert measured.evidence is not None and measured.prompt_version != profile.prompt_version
+
+
+def test_the_default_writer_writes_free_text_where_it_cannot_compare(fake_backend):
+    no_table = fake_backend(option_fn=_noisy_judge, replies=["Likes short answers."])  # no table for fake:test
+    writer = writer_factory(DEFAULT_WRITER)(WriterParts(no_table, no_table, InferConfig(), None))
+    assert not isinstance(writer, MeasuredWriter)
+    [profile] = writer.run([InferJob(_user(long=False))])
+    assert profile.profile == "Likes short answers." and no_table.calls[0][0] == "generate"
+    # A table given makes a user comparable; several candidates are a free-text option; no letter
+    # probabilities, nothing to measure with.
+    given = MeasureConfig(calibration=_table_with_an_axis())
+    table = WriterParts(no_table, no_table, InferConfig(), None, measure=given)
+    assert isinstance(writer_factory(DEFAULT_WRITER)(table), MeasuredWriter)
+    candidates = WriterParts(no_table, no_table, InferConfig(), None, candidates=2, measure=given)
+    assert not isinstance(writer_factory(DEFAULT_WRITER)(candidates), MeasuredWriter)
+    no_table.info = BackendInfo(spec="embedded:1.5b+torch", supports_logprobs=False)
+    assert not isinstance(writer_factory(DEFAULT_WRITER)(WriterParts(no_table, no_table, InferConfig(), None)),
+                          MeasuredWriter)
 
 
 def test_an_unreadable_measurement_is_a_failure_not_a_guess(fake_backend):

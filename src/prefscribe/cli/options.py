@@ -23,6 +23,7 @@ from rich.progress import (
 )
 
 from ..errors import InputError, PrefscribeError
+from ..evaluate.writers import DEFAULT_WRITER
 
 console = Console(stderr=True)
 
@@ -32,10 +33,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines i
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the result cache.")]
 CandidatesOpt = Annotated[int, typer.Option(min=1, help="Candidate profiles per user and step; the one the judge "
                                           "finds best at predicting the user's own history pairs is kept.")]
-DEFAULT_WRITER = "free"  # the writer that passes the controls on data nobody tuned to (docs/results/quality.md)
 WriterOpt = Annotated[str, typer.Option("--writer", help="Who writes profiles: measured (the model scores each "
                                         "choice on a vocabulary of qualities; the profile states where the user "
-                                        "departs from other people) or free (the model writes the text).")]
+                                        "departs from other people), free (the model writes the text) or auto "
+                                        "(measured where the model has a calibration table, as the embedded "
+                                        "model does; free otherwise).")]
 CentredOpt = Annotated[bool, typer.Option("--centred", help="measured writer: score each quality against the "
                                           "comparison's other qualities (a small judge calls the fuller item more of "
                                           "everything); a table of centred scores is versioned apart.")]

@@ -32,10 +32,10 @@ from .settings import (
     register,
 )
 from .variants import Dataset, cross_domain_variants, noise_variants, positive_only_variant
-from .writers import WRITERS, ProfileWriter, WriterFactory, WriterParts, free_writer
+from .writers import DEFAULT_WRITER, WRITERS, ProfileWriter, WriterFactory, WriterParts, free_writer
 
-__all__ = ["COMPARISONS", "METHODS", "SETTINGS", "WRITERS", "Agreement", "Dataset", "EvalConfig", "EvalPlan",
-           "EvalSpec", "Evaluation", "ItemOutcome", "PairedDifference", "Preference", "ProfileWriter",
+__all__ = ["COMPARISONS", "DEFAULT_WRITER", "METHODS", "SETTINGS", "WRITERS", "Agreement", "Dataset", "EvalConfig",
+           "EvalPlan", "EvalSpec", "Evaluation", "ItemOutcome", "PairedDifference", "Preference", "ProfileWriter",
            "Setting", "SettingContext", "WriterFactory", "WriterParts", "agreement_table", "assemble", "auc",
            "check_no_target_in_history", "compare", "compare_folders", "compare_runs", "comparison_report",
            "comparisons_table", "cross_domain_variants", "donors", "free_writer", "gain_recovered",

@@ -25,7 +25,7 @@ from ..prompts import PromptSet, Style, get_prompts
 from .runner import Advance, EvalConfig, Evaluation
 from .variants import Dataset
 from ..measure import MeasureConfig
-from .writers import ProfileWriter, WriterFactory, WriterParts, writer_factory
+from .writers import DEFAULT_WRITER, ProfileWriter, WriterFactory, WriterParts, writer_factory
 
 METHODS: tuple[str, ...] = get_args(Method)
 
@@ -53,7 +53,7 @@ class EvalSpec:
 
     model: str = DEFAULT_SPEC
     judge: str | None = None
-    writer: str | WriterFactory = "free"
+    writer: str | WriterFactory = DEFAULT_WRITER
     methods: Sequence[str] = ("logprobs",)
     order: Orders = "both"
     seed: int = 0

@@ -1,5 +1,6 @@
 """Profile writers an evaluation can run, by name: what a writer must offer, what it is built from.
 
+    WRITERS["auto"]      the default: measured where the model can measure and has a population, free otherwise
     WRITERS["free"]      the free-text writer (`infer.Inferrer`), validated among candidates when asked
     WRITERS["measured"]  measured profiles (`measure.MeasuredWriter`): qualities scored, stated against a population
 A new writer is one entry: `WRITERS["name"] = factory`, a callable from `WriterParts` to a `ProfileWriter`.
@@ -88,7 +89,7 @@ def free_writer(parts: WriterParts) -> ProfileWriter:
     return validated_inferrer(inferrer, checker, parts.candidates)
 
 
-def measured_writer(parts: WriterParts) -> ProfileWriter:
+def measured_writer(parts: WriterParts) -> MeasuredWriter:
     """Measured profiles (`measure.MeasuredWriter`); `measure` carries its settings (calibration, reference)."""
     if parts.candidates > 1:
         raise InputError("--candidates samples free-text profiles; measured profiles are computed, not sampled: "
@@ -96,7 +97,44 @@ def measured_writer(parts: WriterParts) -> ProfileWriter:
     return MeasuredWriter(parts.backend, parts.config, parts.cache, measure=parts.measure or MeasureConfig())
 
 
-WRITERS: dict[str, WriterFactory] = {"free": free_writer, "measured": measured_writer}
+@dataclass
+class AutoWriter(MeasuredWriter):
+    """Measured profiles, and free text for a call whose histories cannot be measured alone: positive-only
+    items (clicks, likes) with no other people's items to compare them with. Those profiles name the
+    free-text prompts (`prompt_version`), so a reader can tell them apart."""
+
+    fallback: ProfileWriter | None = None
+
+    def run(self, jobs: Sequence[InferJob], progress: Progress | None = None) -> list[Result]:
+        if self.fallback is not None and not self._measurable(jobs):
+            return self.fallback.run(jobs, progress)
+        return super().run(jobs, progress)
+
+    def _measurable(self, jobs: Sequence[InferJob]) -> bool:
+        try:
+            self.comparisons(jobs)  # no model call: pairs, and reference items for positive-only ones
+        except InputError as exc:
+            if exc.field != "rejected":  # not the missing reference: a real input error
+                raise
+            return False
+        return True
+
+
+def auto_writer(parts: WriterParts) -> ProfileWriter:
+    """Measured profiles where the model gives letter probabilities and a user can be compared with other
+    people without more of them (a calibration table, given or shipped: the embedded model ships one); the
+    free-text writer otherwise, and when asked for several candidates (a free-text option). On data nobody
+    tuned to, measured profiles carry the user and free text does not (docs/results/measured.md)."""
+    if parts.candidates == 1 and parts.backend.info.supports_logprobs:
+        writer = AutoWriter(parts.backend, parts.config, parts.cache, measure=parts.measure or MeasureConfig(),
+                            fallback=free_writer(parts))
+        if writer.compares_alone():
+            return writer
+    return free_writer(parts)
+
+
+WRITERS: dict[str, WriterFactory] = {"auto": auto_writer, "free": free_writer, "measured": measured_writer}
+DEFAULT_WRITER = "auto"  # measured where it can compare a user with other people, free otherwise
 
 
 def writer_factory(name: str) -> WriterFactory:

@@ -93,6 +93,14 @@ class MeasuredWriter(Inferrer):
         self.scale = self.vocabulary.version + (CENTRED if self.measure.centred else "")
         self._population = Population()  # each person measured so far, in order
 
+    def compares_alone(self) -> bool:
+        """Whether a user can be profiled alone: a table is given, or the package ships one for this model and
+        vocabulary. Otherwise the writer needs MIN_PEOPLE people in one call or run to compare them with."""
+        chosen = self.measure.calibration
+        if isinstance(chosen, Calibration):
+            return True
+        return chosen == "shipped" and shipped(self.backend.info.spec, self.scale) is not None
+
     def keep_state(self, folder: Path) -> None:
         """Keep the people this writer measures in `folder` (measured.jsonl), and read back those an earlier
         run kept there: an evaluation resumed in its run folder compares with whom the stopped one did."""
@@ -120,8 +128,10 @@ class MeasuredWriter(Inferrer):
             scored.append(self._score(comparisons))
             if progress:
                 progress(1)
+        # An update's new pairs are part of a person, not a person: only whole histories join the population.
         people = self._population.add([(person_digest(comparisons), person_of(person))
-                                       for comparisons, person in zip(plans, scored) if person])
+                                       for job, comparisons, person in zip(jobs, plans, scored)
+                                       if person and job.past is None])
         table = self._calibration(scored, people)
         return [self._profile(job, user, table) if job.history else job.past
                 for job, user in zip(jobs, scored)]  # type: ignore[misc]
