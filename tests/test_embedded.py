@@ -25,13 +25,16 @@ def test_infer_stream_update_and_choose_on_the_default_model(tmp_path):
     from prefscribe.llm.embedded import default_engine
 
     assert profile["model"] == f"embedded:1.5b+{default_engine()}" and profile["covers"] == 4
-    assert len(profile["profile"].split()) >= 8 and profile["usage"]["completion_tokens"] > 0
+    # The default writer measures here (the embedded model ships its table): counts are kept with the text.
+    assert profile["prompt_version"].startswith("measure+") and profile["usage"]["prompt_tokens"] > 0
+    assert len(profile["profile"].split()) >= 8 and {q["n"] for q in profile["evidence"]["qualities"].values()} == {4}
     (tmp_path / "p1.json").write_text(first.stdout)
 
     update = runner.invoke(app, ["infer", str(new), "--past", str(tmp_path / "p1.json"), "--json"])
     assert update.exit_code == 0, update.output
     updated = json.loads(update.stdout)
     assert updated["covers"] == 6 and updated["profile"]
+    assert {q["n"] for q in updated["evidence"]["qualities"].values()} == {6}  # the new pairs added to the counts
     assert updated["usage"]["prompt_tokens"] < 2 * profile["usage"]["prompt_tokens"]
     (tmp_path / "p2.json").write_text(update.stdout)
 

@@ -40,7 +40,8 @@ SURFACE = {
         "MeasuredWriter", "Quality", "QualityStats", "Scored", "Vocabulary", "base_model", "fit_axes", "population",
         "position", "read", "score", "shipped"],
     "prefscribe.evaluate": [
-        "COMPARISONS", "METHODS", "SETTINGS", "WRITERS", "Agreement", "Dataset", "EvalConfig", "EvalPlan", "EvalSpec",
+        "COMPARISONS", "DEFAULT_WRITER", "METHODS", "SETTINGS", "WRITERS", "Agreement", "Dataset", "EvalConfig",
+        "EvalPlan", "EvalSpec",
         "Evaluation", "ItemOutcome", "PairedDifference", "Preference", "ProfileWriter", "Setting", "SettingContext",
         "WriterFactory", "WriterParts", "agreement_table", "assemble", "auc", "check_no_target_in_history",
         "compare", "compare_folders", "compare_runs", "comparison_report", "comparisons_table",
