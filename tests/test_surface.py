@@ -37,7 +37,7 @@ SURFACE = {
     "prefscribe.measure": [
         "DEFAULT_THRESHOLD", "MIN_PEOPLE", "MIN_TAG_COMPARISONS", "TAG_THRESHOLD", "Axis", "Calibration", "Comparison",
         "Kept", "KeptTag", "MeasureConfig",
-        "MeasuredWriter", "Quality", "QualityStats", "Scored", "Vocabulary", "base_model", "fit_axes", "population",
+        "MeasuredWriter", "NoReferenceError", "Quality", "QualityStats", "Scored", "Vocabulary", "base_model", "fit_axes", "population",
         "position", "read", "score", "shipped"],
     "prefscribe.evaluate": [
         "COMPARISONS", "DEFAULT_WRITER", "METHODS", "SETTINGS", "WRITERS", "Agreement", "Dataset", "EvalConfig",

@@ -19,7 +19,7 @@ from ..infer import InferConfig, InferJob, Inferrer, Result
 from ..judge import Judge
 from ..llm import Backend
 from ..llm.base import Progress
-from ..measure import MeasureConfig, MeasuredWriter
+from ..measure import MeasureConfig, MeasuredWriter, NoReferenceError
 from ..schema import Interaction, Profile
 from ..validate import validated_inferrer
 
@@ -103,21 +103,22 @@ class AutoWriter(MeasuredWriter):
     items (clicks, likes) with no other people's items to compare them with. Those profiles name the
     free-text prompts (`prompt_version`), so a reader can tell them apart."""
 
-    fallback: ProfileWriter | None = None
+    fallback: ProfileWriter | None = None  # None: refuse such a call, as `measured` does
 
     def run(self, jobs: Sequence[InferJob], progress: Progress | None = None) -> list[Result]:
-        if self.fallback is not None and not self._measurable(jobs):
-            return self.fallback.run(jobs, progress)
-        return super().run(jobs, progress)
-
-    def _measurable(self, jobs: Sequence[InferJob]) -> bool:
         try:
-            self.comparisons(jobs)  # no model call: pairs, and reference items for positive-only ones
-        except InputError as exc:
-            if exc.field != "rejected":  # not the missing reference: a real input error
+            return super().run(jobs, progress)  # a missing reference is found before any model call
+        except NoReferenceError:
+            if self.fallback is None:
                 raise
-            return False
-        return True
+            return self.fallback.run(jobs, progress)
+
+    def survey(self, jobs: Sequence[InferJob], progress: Progress | None = None) -> None:
+        try:
+            super().survey(jobs, progress)
+        except NoReferenceError:  # these people will get free text: nobody to measure
+            if self.fallback is None:
+                raise
 
 
 def auto_writer(parts: WriterParts) -> ProfileWriter:

@@ -10,9 +10,9 @@ from ._axes import Axis, fit_axes, position
 from ._calibration import DEFAULT_THRESHOLD, Calibration, QualityStats, base_model, population, read, shipped
 from ._scoring import Comparison, Scored, score
 from ._vocabulary import Kept, KeptTag, Quality, Vocabulary
-from ._writer import MIN_PEOPLE, MIN_TAG_COMPARISONS, TAG_THRESHOLD, MeasureConfig, MeasuredWriter
+from ._writer import MIN_PEOPLE, MIN_TAG_COMPARISONS, TAG_THRESHOLD, MeasureConfig, MeasuredWriter, NoReferenceError
 
 __all__ = ["DEFAULT_THRESHOLD", "MIN_PEOPLE", "MIN_TAG_COMPARISONS", "TAG_THRESHOLD", "Axis", "Calibration",
-           "Comparison", "Kept", "KeptTag", "MeasureConfig",
-           "MeasuredWriter", "Quality", "QualityStats", "Scored", "Vocabulary", "base_model", "fit_axes", "population",
-           "position", "read", "score", "shipped"]
+           "Comparison", "Kept", "KeptTag", "MeasureConfig", "MeasuredWriter", "NoReferenceError", "Quality",
+           "QualityStats", "Scored", "Vocabulary", "base_model", "fit_axes", "population", "position", "read", "score",
+           "shipped"]

@@ -42,6 +42,10 @@ TAG_THRESHOLD = 2.0  # |z| of one tag's count: a data set has dozens of tags, so
 MIN_TAG_COMPARISONS = 3  # a tag is stated only from this many comparisons where one item had it
 
 
+class NoReferenceError(InputError):
+    """A positive-only item with no other people's item to be compared with (raised before any model call)."""
+
+
 @dataclass
 class MeasureConfig:
     """How measured profiles are written.
@@ -196,9 +200,9 @@ class MeasuredWriter(Inferrer):
         tags = dict(sorted(others, key=lambda pair: pair[0]))  # one text's tags, whoever took it
         pool = [t for t in list(self.measure.reference) + [t for t, _ in others] if t != item.chosen]
         if not pool:
-            raise InputError("a positive-only history (no rejected items) is measured against items other people "
-                             "took: profile several people together, or give reference items "
-                             "(MeasureConfig.reference; `prefscribe infer --reference FILE`)", field="rejected")
+            raise NoReferenceError("a positive-only history (no rejected items) is measured against items other "
+                                   "people took: profile several people together, or give reference items "
+                                   "(MeasureConfig.reference; `prefscribe infer --reference FILE`)", field="rejected")
         other = user_rng(self.measure.seed, "reference", item.chosen).choice(sorted(set(pool)))
         return other, tags.get(other, ())
 
