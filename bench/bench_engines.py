@@ -165,22 +165,16 @@ def part_answers(size: str, engine: str, runs: int, n: int = 200, out: str = "")
 
 def part_controls(size: str, engine: str, runs: int, users: int = 40, out: str = "",
                   max_new_tokens: int | None = None) -> dict:
-    """The harness's controls with this engine writing the profiles and judging (items in `out`)."""
-    from prefscribe.cache import ResultCache
+    """The harness's controls with this engine writing the profiles (the default writer, as a user gets them)
+    and judging; items in `out`. Assembled as `prefscribe eval` assembles it."""
     from prefscribe.data import load
-    from prefscribe.evaluate import EvalConfig, Evaluation
-    from prefscribe.infer import InferConfig, Inferrer
-    from prefscribe.judge import Judge
-    from prefscribe.llm import load_backend
+    from prefscribe.evaluate import Dataset, EvalSpec, assemble
 
-    backend = load_backend(_spec(size, engine))
+    # The reply cache's keys carry the engine, so engines never share a reply.
+    plan = assemble(EvalSpec(model=_spec(size, engine), max_new_tokens=max_new_tokens))
     records = load("psoups", DATA / "psoups" / "student_phd.json", limit=users, seed=0)
-    cache = ResultCache()  # keys carry the engine, so engines never share a reply
-    inferrer = Inferrer(backend, InferConfig(max_new_tokens=max_new_tokens), cache)
-    Evaluation(inferrer, Judge(backend, cache=cache), EvalConfig(
-        benchmark="psoups", settings=list(CONTROL_SETTINGS), out=Path(out), seed=0,
-        run_meta={"bench": "bench_engines --controls", "limit": users})).run(records)
-    return {"items": str(Path(out) / "items.jsonl"), "spec": backend.info.spec}
+    plan.run(Dataset("psoups", "", records), CONTROL_SETTINGS, Path(out), run_meta={"bench": "bench_engines --controls", "limit": users})
+    return {"items": str(Path(out) / "items.jsonl"), "spec": plan.meta["model"], "writer": plan.meta["writer"]}
 
 
 def controls_table(engines: list[str], baseline: str, items: dict[str, list[dict]]) -> tuple[str, dict]:
@@ -317,18 +311,22 @@ def main() -> None:
 def run_controls(args, engines: list[str]) -> tuple[str, dict]:
     """Each engine's controls in its own process (one folder each, resumable), then the table."""
     items: dict[str, list[dict]] = {}
+    writers: set[str] = set()
     for engine in engines:
         folder = args.controls_dir / engine.replace("/", "_").replace(":", "_")
         extra = ["--controls", str(args.controls), "--out", str(folder)]
         if args.max_new_tokens:
             extra += ["--max-new-tokens", str(args.max_new_tokens)]
-        path = Path(_child("controls", args.size, engine, 1, extra)["items"])
+        result = _child("controls", args.size, engine, 1, extra)
+        writers.add(result["writer"])
+        path = Path(result["items"])
         items[engine] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     from prefscribe.llm._cpu import hardware_class
 
     isa = f"ISA forced to {args.isa}" if args.isa else f"CPU class {hardware_class()}"
     table, checks = controls_table(engines, args.baseline, items)
-    return f"\n## bench_engines --controls, embedded:{args.size}, {isa}\n\n" + table, checks
+    heading = f"bench_engines --controls, embedded:{args.size}, {isa}, writer {', '.join(sorted(writers))}"
+    return f"\n## {heading}\n\n" + table, checks
 
 
 def _print_table(args, engines: list[str], rows: dict, answers: dict, bandwidth: float) -> None:

@@ -88,6 +88,25 @@ def test_answer_letter_logprobs_match_the_torch_path(engines):
         assert abs(two_way(q.logprobs) - two_way(e.logprobs)) < 0.03
 
 
+def test_questions_on_one_long_shared_prompt_match_the_torch_path(engines):
+    """The measured writer's workload: one long pair read once, then many questions of different lengths on it
+    (engines reuse the shared part; CTranslate2 feeds a batch's longer suffixes step by step)."""
+    torch_backend, f32, quantized = engines
+    pair = "Science fiction movies, thoughtful drama, news about technology, science and health. " * 6
+    questions = ["Which item?", "Explain how vaccines work. Why is the sky blue? Recommend a movie.", "Not Provided.",
+                 "The user prefers short, practical answers and avoids long introductions. Which item?"]
+    prompts = [[{"role": "user", "content": pair + q}] for q in questions]
+    options = [" A", " B"]
+    expected = torch_backend.option_logprobs(prompts, '{"selection": "Item', options)
+    got = f32.option_logprobs(prompts, '{"selection": "Item', options)
+    low = quantized.option_logprobs(prompts, '{"selection": "Item', options)
+    assert [g.prompt_tokens for g in got] == [e.prompt_tokens for e in expected]
+    assert len({round(e.logprobs[0], 4) for e in expected}) > 1  # the questions do change the answer
+    for e, g, q in zip(expected, got, low, strict=True):
+        assert g.logprobs == pytest.approx(e.logprobs, abs=1e-3)
+        assert abs(two_way(q.logprobs) - two_way(e.logprobs)) < 0.03
+
+
 def test_continuation_likelihoods_match_the_torch_path_shared_prompt_or_not(engines):
     torch_backend, f32, _ = engines
     continuations = ["Science fiction movies.", "news about technology", "0123"]

@@ -17,6 +17,7 @@ from ..errors import ModelUnavailableError
 from ._chat import ChatTokenizer
 from ._decoding import Decoding
 from ._engine import TOKENIZER_DIR, EngineInfo, copy_tokenizer, runtime, threads, token_ids
+from ._prefix import common_prefix_length, prefix_groups
 from .base import BackendInfo, Completion, Conversation, OptionScores, Progress, Sampling, Watch
 
 QUANTIZATION = "int8"  # int8 weights, float32 activations: what this CPU build runs fastest (measured)
@@ -119,12 +120,20 @@ class CT2Backend(ChatTokenizer):
                         options: Sequence[str]) -> list[OptionScores]:
         encoded = [self._encode(self.render(p, prefill)) for p in prompts]
         option_ids = [self._option_token(prefill, o) for o in options]
-        scores: list[OptionScores] = []
-        for batch in _token_budget_batches(encoded, FORWARD_TOKEN_BUDGET):
-            logprobs = self._next_token_logprobs(batch)
-            for seq, row in zip(batch, logprobs):
-                scores.append(OptionScores(logprobs=[float(row[t]) for t in option_ids], prompt_tokens=len(seq)))
-        return scores
+        scores: list[OptionScores | None] = [None] * len(encoded)
+        for group in prefix_groups(encoded):
+            rows = [encoded[i] for i in group]
+            # At least one token of each prompt runs after the shared part (it gives the next-token logits).
+            shared = min(common_prefix_length(rows), min(map(len, rows)) - 1) if len(rows) > 1 else 0
+            for i, logprobs in zip(group, self._shared_prefix_logprobs(rows, shared) if shared
+                                   else self._whole_logprobs(rows)):
+                scores[i] = OptionScores(logprobs=[float(logprobs[t]) for t in option_ids],
+                                         prompt_tokens=len(encoded[i]))
+        return scores  # type: ignore[return-value]
+
+    def _whole_logprobs(self, rows: list[list[int]]) -> list:
+        return [row for batch in _token_budget_batches(rows, FORWARD_TOKEN_BUDGET)
+                for row in self._next_token_logprobs(batch)]
 
     def _next_token_logprobs(self, batch: list[list[int]]):
         """log p(next token) over the vocabulary after each sequence: [rows, vocab] (numpy)."""
@@ -132,6 +141,27 @@ class CT2Backend(ChatTokenizer):
 
         out = np.asarray(self.generator.forward_batch(batch, return_log_probs=True))
         return out[np.arange(len(batch)), [len(seq) - 1 for seq in batch]]
+
+    def _shared_prefix_logprobs(self, rows: list[list[int]], shared: int) -> list:
+        """The shared prefix read once per batch of suffixes (CTranslate2's static prompt; not cached between
+        calls, since that cache keeps every prompt it was given), each suffix read on top of it. A batch's suffixes are forwarded
+        together up to the shortest and token by token after it, with logits at every such step: suffixes
+        go sorted by length, batched within the logits budget, and each row's last step is its answer."""
+        import numpy as np
+
+        prefix = self._tokens(rows[0][:shared])
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        positions = iter(order)
+        out: list = [None] * len(rows)
+        for batch in _token_budget_batches([rows[i][shared:] for i in order], FORWARD_TOKEN_BUDGET):
+            results = self.generator.generate_batch(
+                [self._tokens(suffix) for suffix in batch], static_prompt=prefix, cache_static_prompt=False,
+                max_length=1, include_prompt_in_result=False, return_logits_vocab=True, sampling_topk=1)
+            for result in results:
+                steps = np.asarray(result.logits[0], dtype=np.float32)
+                last = steps.reshape(-1, steps.shape[-1])[-1]
+                out[next(positions)] = last - _logsumexp(last)
+        return out
 
     # --------------------------------------------------------------------------- continuation likelihood
     def continuation_logprobs(self, prompts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:
@@ -151,6 +181,14 @@ def _token_callback(decoding: Decoding):
 def load(path: str | Path, *, spec: str, context_window: int) -> CT2Backend:
     """The converted model at `path` (embedded.engine_dir) as a Backend."""
     return CT2Backend.from_path(path, spec=spec, context_window=context_window)
+
+
+def _logsumexp(values):
+    import numpy as np
+
+    top = values.max()
+    return top + np.log(np.exp(values - top).sum())
+
 
 def _token_budget_batches(encoded: list[list[int]], budget: int) -> list[list[list[int]]]:
     """Consecutive groups whose padded size (rows x longest) stays within `budget` (at least one row)."""
