@@ -11,22 +11,22 @@
 
 --controls N is the check an engine must pass to be a default: on N seeded, persona-stratified P-Soups users it
 runs the evaluation harness (settings none, gold, gold_mismatched, full, mismatched) with each engine writing the
-profiles and judging, and compares each engine with the baseline (the torch path) user by user: accuracy per
-setting, own - another's (full - mismatched), gold - gold_mismatched, each difference with a paired-bootstrap 95%
-interval, and the share of tasks decided alike. An engine qualifies when every interval holds 0 and at least 90%
-of the tasks agree (prefscribe.evaluate.qualifies). Runs land in --controls-dir/<engine>, resumable; --strict exits
-1 when an engine does not qualify; --guard exits 1 only when the sample rules an engine out (an interval excludes
-0, or even the agreement's one-sided 95% upper bound is below 90%), which is what a few users can show: CI runs it
-(tests/test_embedded.py). --engines also takes full model specs (hf:<path>+torch-fp32).
+profiles (the default writer, assembled as `prefscribe eval` assembles it) and judging, and compares each engine
+with the baseline (the torch path) user by user: accuracy per setting, own - another's (full - mismatched), gold -
+gold_mismatched, each difference with a paired-bootstrap 95% interval, and the share of tasks decided alike. An
+engine qualifies when every interval holds 0 and at least 90% of the tasks agree (prefscribe.evaluate.qualifies).
+Runs land in --controls-dir/<engine>, resumable; --strict exits 1 when an engine does not qualify; --guard exits 1
+only when the sample rules an engine out (an interval excludes 0, or even the agreement's one-sided 95% upper bound
+is below 90%), which is what a few users can show: CI runs it (tests/test_embedded.py). --engines also takes full
+model specs (hf:<path>+torch-fp32).
 
 Every engine runs in its own subprocess (its peak RSS is its own) through the project's own code path
-(`load_backend("embedded:<size>+<engine>")`, Inferrer, Judge). Times are medians of --runs runs; ratios are
-against the baseline engine (--baseline, default the first) measured in the same run. Agreement compares each
-engine's answers with the baseline's on real P-Soups judge tasks ($PREFSCRIBE_DATA): two-way probabilities,
-choices, likelihood rankings and whether greedy profiles parse. On a CPU without native bf16 the torch engine
-emulates it (a 1,000-token prompt takes minutes): compare against torch-fp32 there, with fewer users (--users)
-if time is short. The decode floor is the bytes of weights read per token over this machine's measured memory
-bandwidth.
+(`load_backend("embedded:<size>+<engine>")`, Inferrer, Judge). Times are medians of --runs runs; ratios are against
+the baseline engine (--baseline, default the first) measured in the same run. Agreement compares each engine's
+answers with the baseline's on real P-Soups judge tasks ($PREFSCRIBE_DATA): two-way probabilities, choices,
+likelihood rankings and whether greedy profiles parse. On a CPU without native bf16 the torch engine emulates it (a
+1,000-token prompt takes minutes): compare against torch-fp32 there, with fewer users (--users) if time is short.
+The decode floor is the bytes of weights read per token over this machine's measured memory bandwidth.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 and tokens per profile against the free-text writer, in one run on one CPU.
 
     python bench/bench_measure.py --runs 3 --comparisons 4 --users 4
+    CT2_FORCE_CPU_ISA=AVX2 python bench/bench_measure.py --model embedded:1.5b+ct2 --comparisons 2 --scoring-only
 
 Part 1 scores P-Soups comparisons ($PREFSCRIBE_DATA) on every reply quality twice: the project's path (each
 comparison and order one backend call: the pair read once, each quality's question against its KV cache), and
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--comparisons", type=int, default=4)
     parser.add_argument("--users", type=int, default=4)
+    parser.add_argument("--scoring-only", action="store_true", help="part 1 only (the prefix reuse)")
     args = parser.parse_args()
 
     from prefscribe.cache import CachedCalls
@@ -78,6 +80,8 @@ def main() -> None:
     print(f"| one prompt per call (no reuse) | {t_alone:.1f} | {t_alone / len(comparisons):.2f} | 1.00x |")
     print(f"| shared prefix (the project's path) | {t_shared:.1f} | {t_shared / len(comparisons):.2f} | "
           f"{t_alone / t_shared:.2f}x |")
+    if args.scoring_only:
+        return
 
     jobs = [InferJob(u.history) for u in users[:args.users]]
     population = [InferJob(u.history) for u in users]  # measured with the run's people as the reference
