@@ -173,7 +173,8 @@ def part_controls(size: str, engine: str, runs: int, users: int = 40, out: str =
     # The reply cache's keys carry the engine, so engines never share a reply.
     plan = assemble(EvalSpec(model=_spec(size, engine), max_new_tokens=max_new_tokens))
     records = load("psoups", DATA / "psoups" / "student_phd.json", limit=users, seed=0)
-    plan.run(Dataset("psoups", "", records), CONTROL_SETTINGS, Path(out), run_meta={"bench": "bench_engines --controls", "limit": users})
+    plan.run(Dataset("psoups", "", records), CONTROL_SETTINGS, Path(out),
+             run_meta={"bench": "bench_engines --controls", "limit": users})
     return {"items": str(Path(out) / "items.jsonl"), "spec": plan.meta["model"], "writer": plan.meta["writer"]}
 
 

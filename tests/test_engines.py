@@ -93,8 +93,8 @@ def test_questions_on_one_long_shared_prompt_match_the_torch_path(engines):
     (engines reuse the shared part; CTranslate2 feeds a batch's longer suffixes step by step)."""
     torch_backend, f32, quantized = engines
     pair = "Science fiction movies, thoughtful drama, news about technology, science and health. " * 6
-    questions = ["Which item?", "Explain how vaccines work. Why is the sky blue? Recommend a movie.", "Not Provided.",
-                 "The user prefers short, practical answers and avoids long introductions. Which item?"]
+    questions = ["Which item?", "Explain how vaccines work. Why is the sky blue? Recommend a movie.",
+                 "Not Provided.", "The user prefers short, practical answers and avoids long introductions. Which item?"]
     prompts = [[{"role": "user", "content": pair + q}] for q in questions]
     options = [" A", " B"]
     expected = torch_backend.option_logprobs(prompts, '{"selection": "Item', options)

@@ -144,9 +144,10 @@ class CT2Backend(ChatTokenizer):
 
     def _shared_prefix_logprobs(self, rows: list[list[int]], shared: int) -> list:
         """The shared prefix read once per batch of suffixes (CTranslate2's static prompt; not cached between
-        calls, since that cache keeps every prompt it was given), each suffix read on top of it. A batch's suffixes are forwarded
-        together up to the shortest and token by token after it, with logits at every such step: suffixes
-        go sorted by length, batched within the logits budget, and each row's last step is its answer."""
+        calls: a prefix, a comparison's pair, is not seen again), each suffix read on top of it. A batch's
+        suffixes are forwarded together up to the shortest and token by token after it, with logits at every
+        such step: suffixes go sorted by length, batched within the logits budget, and each row's last step is
+        its answer."""
         import numpy as np
 
         prefix = self._tokens(rows[0][:shared])
